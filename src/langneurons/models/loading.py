@@ -1,0 +1,103 @@
+"""Load a causal LM and its tokenizer by embedded name, hub id or local directory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import LangNeuronsError
+from .embedded import EMBEDDED_MODELS, embedded_model_dir
+from .registry import ffn_spec
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_model(name_or_path: str) -> str:
+    """An embedded name becomes its cached directory; anything else is returned as given."""
+    if name_or_path in EMBEDDED_MODELS:
+        return str(embedded_model_dir(name_or_path))
+    return name_or_path
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    if name not in DTYPES:
+        raise LangNeuronsError(f"unknown dtype {name!r}; use one of {', '.join(DTYPES)}")
+    return DTYPES[name]
+
+
+def load_tokenizer(name_or_path: str, *, revision: str | None = None, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        resolve_model(name_or_path), revision=revision, trust_remote_code=trust_remote_code
+    )
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    name_or_path: str,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    device_map: str | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+):
+    """Load ``(model, tokenizer)``; the model is in eval mode and its FFN layout is known.
+
+    ``device_map`` (e.g. ``"auto"``) shards a model larger than one device; otherwise it goes to ``device``.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = resolve_model(name_or_path)
+    try:
+        config = AutoConfig.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise LangNeuronsError(
+            f"cannot load model {name_or_path!r}: not an embedded name ({', '.join(EMBEDDED_MODELS)}), "
+            "a local model directory or a reachable hub id"
+        ) from e
+    ffn_spec(config)  # fail early on an unsupported architecture
+    model = AutoModelForCausalLM.from_pretrained(
+        path,
+        revision=revision,
+        dtype=torch_dtype(dtype),
+        device_map=device_map,
+        trust_remote_code=trust_remote_code,
+    )
+    if device_map is None:
+        model.to(device)
+    model.eval()
+    model.config.langneurons_model_id = name_or_path
+    return model, load_tokenizer(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
+
+
+def model_id(model: nn.Module) -> str:
+    """The name the model was loaded by (embedded name, hub id or directory)."""
+    cfg = model.config
+    return getattr(cfg, "langneurons_model_id", None) or getattr(cfg, "_name_or_path", "") or cfg.model_type
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """A short hash of the FFN weights' values, cheap enough to check on every adapter load.
+
+    It hashes a strided sample of every parameter so that a different checkpoint of the same shape is
+    caught without reading all of an 8B model's weights.
+    """
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters(), key=lambda kv: kv[0]):
+        flat = p.detach().reshape(-1)
+        step = max(1, flat.numel() // 4096)
+        sample = flat[::step].to(torch.float32).cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(tuple(p.shape)).encode())
+        h.update(sample.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
