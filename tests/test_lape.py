@@ -283,6 +283,8 @@ def test_gated_comes_from_the_architecture_when_not_recorded():
         (dict(activation_bar_ratio=0.0), "activation_bar_ratio=0.0 gives rank 0"),
         (dict(filter_rate=1.5), "filter_rate=1.5"),
         (dict(mode="clever"), "unknown LAPE mode"),
+        (dict(per_language_budget=0), "per_language_budget=0 keeps nothing"),
+        (dict(max_languages_per_neuron=-1), "max_languages_per_neuron=-1 keeps nothing"),
     ],
 )
 def test_refusals(kwargs, match):

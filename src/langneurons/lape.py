@@ -144,6 +144,10 @@ def identify(
     """
     if mode not in ("original", "fixed"):
         raise LangNeuronsError(f"unknown LAPE mode {mode!r}; use 'fixed' or 'original'")
+    limits = {"per_language_budget": per_language_budget, "max_languages_per_neuron": max_languages_per_neuron}
+    for name, value in limits.items():
+        if value is not None and value < 1:
+            raise LangNeuronsError(f"{name}={value} keeps nothing; use a positive number or leave it unset")
     pool = _pool(stats, languages)
     over_zero = torch.stack([s.over_zero for s in pool], dim=-1)
     n_tokens = torch.tensor([s.n_tokens for s in pool])
