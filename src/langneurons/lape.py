@@ -26,7 +26,7 @@ import torch
 from .errors import LangNeuronsError
 from .models.registry import FFN_REGISTRY
 from .neuron_sets import NeuronSet, split_by_layer
-from .stats import MODEL_KEYS, LanguageStats, check_same_model
+from .stats import MODEL_KEYS, LanguageStats, check_same_model, load_stats_dir
 
 
 def lape_scores(probs: torch.Tensor) -> torch.Tensor:
@@ -194,3 +194,43 @@ def identify(
         corpus=_common(pool, corpus_keys),
         tokens={s.language: s.n_tokens for s in pool},
     )
+
+
+def identify_files(
+    stats: str,
+    *,
+    out: str,
+    top_rate: float = 0.01,
+    filter_rate: float = 0.95,
+    activation_bar_ratio: float = 0.95,
+    languages: list[str] | None = None,
+    per_language_budget: int | None = None,
+    max_languages_per_neuron: int | None = None,
+    mode: Literal["original", "fixed"] = "fixed",
+) -> NeuronSet:
+    """Select language-specific neurons (LAPE) from a directory of recorded statistics into a neuron-set file.
+
+    Args:
+        stats: Directory of ``<language>.safetensors`` files written by ``langneurons record``.
+        out: Neuron-set file to write (``.safetensors``).
+        top_rate: Fraction of all neurons kept (lowest entropy first); the 2025 paper uses up to 0.05.
+        filter_rate: Percentile of activation probabilities a neuron must exceed in some language (0 = off).
+        activation_bar_ratio: Percentile a kept neuron's probability must exceed for a language to get it.
+        languages: The pool (default: every language in the directory); specificity is relative to it.
+        per_language_budget: Keep at most this many neurons per language (lowest entropy first).
+        max_languages_per_neuron: Drop neurons assigned to more than this many languages.
+        mode: ``fixed`` (float64, no silent or filtered neurons kept) or ``original`` (bit-exact original code).
+    """
+    neuron_set = identify(
+        load_stats_dir(stats, languages),
+        top_rate=top_rate,
+        filter_rate=filter_rate,
+        activation_bar_ratio=activation_bar_ratio,
+        per_language_budget=per_language_budget,
+        max_languages_per_neuron=max_languages_per_neuron,
+        mode=mode,
+    )
+    neuron_set.save(out)
+    print(neuron_set.summary())
+    print(f"wrote {out}")
+    return neuron_set
