@@ -1,0 +1,67 @@
+"""The ``langneurons`` command: a thin layer over the typed public API (see ``cli_gen``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__
+from .cli_gen import add_command, call
+from .errors import LangNeuronsError
+
+# command -> "module:function"; modules are imported only when their command runs.
+COMMANDS: dict[str, str] = {
+    "fetch": "langneurons.fetch:fetch",
+    "record": "langneurons.record:record",
+    "identify": "langneurons.lape:identify_files",
+}
+GROUPS: dict[str, dict[str, str]] = {
+    "neurons": {
+        "show": "langneurons.neuron_commands:neurons_show",
+        "compare": "langneurons.neuron_commands:neurons_compare",
+        "import": "langneurons.neuron_commands:neurons_import",
+        "export": "langneurons.neuron_commands:neurons_export",
+    },
+}
+
+
+def _load(target: str):
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s function is imported (all of them for ``--help``)."""
+    parser = argparse.ArgumentParser(prog="langneurons", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"langneurons {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, target in COMMANDS.items():
+        if command in (None, name):
+            add_command(sub, name, _load(target))
+        else:
+            sub.add_parser(name)
+    for group, members in GROUPS.items():
+        gparser = sub.add_parser(group, help=f"{group} sub-commands")
+        gsub = gparser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
+        for name, target in members.items():
+            add_command(gsub, name, _load(target)) if command in (None, group) else gsub.add_parser(name)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--version"]:
+        print(f"langneurons {__version__}")
+        return 0
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
+    try:
+        call(args)
+    except LangNeuronsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    return 0

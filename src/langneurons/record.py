@@ -1,0 +1,202 @@
+"""Record, per FFN neuron, on how many tokens of a language it is active (``act(...) > 0``).
+
+Hooks on each FFN's activation module count the tokens whose activation is positive and sum the
+activations; only the transformer trunk runs (never the LM head, most of the compute of a small model
+with a big vocabulary). Padding is masked out, so counts do not depend on batch size or padding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import __version__
+from .corpus import load_corpus, normalize_language, token_windows
+from .errors import LangNeuronsError
+from .models import ffn_layers, ffn_shape, load_model, model_fingerprint, model_id
+from .stats import LanguageStats
+
+
+@dataclass
+class Counts:
+    """Running sums over the tokens seen so far, one row per layer."""
+
+    over_zero: torch.Tensor  # int64 [layers, ffn]
+    activation_sum: torch.Tensor  # float64 [layers, ffn]
+    n_tokens: int = 0
+
+
+class ActivationCounter:
+    """Attach counting hooks to every FFN activation; ``mask`` selects which tokens count."""
+
+    def __init__(self, model: nn.Module):
+        self.layers = ffn_layers(model)
+        first = self.layers[0].down.weight
+        shape = (len(self.layers), self.layers[0].width)
+        self.counts = Counts(
+            over_zero=torch.zeros(shape, dtype=torch.int64, device=first.device),
+            activation_sum=torch.zeros(shape, dtype=torch.float64, device=first.device),
+        )
+        self._keep: torch.Tensor | None = None  # flat indices of real tokens, None = all
+
+    def _hook(self, index: int):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            act = output.detach().reshape(-1, output.shape[-1])
+            if self._keep is not None:
+                act = act.index_select(0, self._keep.to(act.device))
+            self.counts.over_zero[index] += (act > 0).sum(0).to(self.counts.over_zero.device)
+            self.counts.activation_sum[index] += act.sum(0, dtype=torch.float64).to(self.counts.activation_sum.device)
+            # Returning None keeps the module's output unchanged.
+
+        return hook
+
+    @contextmanager
+    def attached(self) -> Iterator[ActivationCounter]:
+        handles = [layer.act.register_forward_hook(self._hook(layer.index)) for layer in self.layers]
+        try:
+            yield self
+        finally:
+            for h in handles:
+                h.remove()
+
+    def set_mask(self, attention_mask: torch.Tensor) -> None:
+        n_real = int(attention_mask.sum())
+        self._keep = None if n_real == attention_mask.numel() else attention_mask.reshape(-1).nonzero().squeeze(1)
+        self.counts.n_tokens += n_real
+
+
+def trunk(model: nn.Module) -> nn.Module:
+    """The decoder stack without the LM head (``model.model`` for Llama, ``model.transformer`` for GPT-2)."""
+    return getattr(model, "base_model", model)
+
+
+@torch.inference_mode()
+def count_activations(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    batch_size: int = 8,
+    desc: str = "record",
+) -> Counts:
+    """Run the trunk over ``input_ids`` windows and return the per-neuron counts."""
+    counter = ActivationCounter(model)
+    body = trunk(model)
+    device = counter.counts.over_zero.device
+    start = time.perf_counter()
+    with counter.attached(), tqdm(total=int(attention_mask.sum()), desc=desc, unit="tok", leave=False) as bar:
+        for i in range(0, len(input_ids), batch_size):
+            ids = input_ids[i : i + batch_size].to(device)
+            mask = attention_mask[i : i + batch_size].to(device)
+            counter.set_mask(mask)
+            body(input_ids=ids, attention_mask=mask, use_cache=False)
+            bar.update(int(mask.sum()))
+            bar.set_postfix(tok_s=f"{counter.counts.n_tokens / (time.perf_counter() - start):.0f}")
+    return counter.counts
+
+
+def _settings(model: nn.Module, corpus_name: str, corpus_version: str, split: str, window: int,
+              max_tokens: int | None, dtype: str) -> dict[str, str]:
+    shape = ffn_shape(model)
+    return {
+        "model_id": model_id(model),
+        "model_revision": str(getattr(model.config, "_commit_hash", None) or ""),
+        "model_fingerprint": model_fingerprint(model),
+        "architecture": shape.architecture,
+        "hidden_size": str(shape.hidden_size),
+        "gated": str(shape.gated),
+        "corpus": corpus_name,
+        "corpus_version": corpus_version,
+        "split": split,
+        "window": str(window),
+        "max_tokens": str(max_tokens or ""),
+        "dtype": dtype,
+        "langneurons_version": __version__,
+    }
+
+
+def _already_done(path: Path, settings: dict[str, str]) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        old = LanguageStats.load(path)
+    except LangNeuronsError:
+        return False
+    ignore = {"langneurons_version"}
+    return all(old.metadata.get(k) == v for k, v in settings.items() if k not in ignore)
+
+
+def record(
+    *,
+    model: str,
+    languages: list[str],
+    out: str,
+    corpus: str = "udhr",
+    split: str = "train",
+    max_tokens: int | None = None,
+    window: int = 512,
+    batch_size: int = 8,
+    dtype: str = "float32",
+    device: str = "cpu",
+    device_map: str | None = None,
+) -> list[Path]:
+    """Record per-neuron activation statistics for each language into ``OUT/<language>.safetensors``.
+
+    Languages already recorded with the same settings are skipped, so an interrupted run loses at most
+    the language in progress. Under ``accelerate launch`` each process records a shard of the windows
+    and the counts are summed across processes before rank 0 writes.
+
+    Args:
+        model: Embedded name (gemma-3-270m, smollm2-135m), hub id or local model directory.
+        languages: Comma-separated languages (ISO 639-3 + script like mlt_Latn, or aliases like mt).
+        out: Directory for the per-language statistics files.
+        corpus: Text source: udhr, a directory of <language>.txt/.jsonl files, a .jsonl file, or hf:<dataset>.
+        split: Which split of the corpus to record on (held-out text stays unseen).
+        max_tokens: Token budget per language (default: all the text of the split).
+        window: Tokens per window; text is packed into windows of this length.
+        batch_size: Windows per forward pass.
+        dtype: float32, bfloat16 or float16.
+        device: Where the model runs (cpu, cuda, cuda:1, ...).
+        device_map: Shard a large model over devices (e.g. auto) instead of using --device.
+    """
+    from .distributed import DataParallel
+
+    dp = DataParallel.from_environment()
+    languages = [normalize_language(x) for x in languages]
+    if not languages:
+        raise LangNeuronsError("no languages given; pass --languages mlt_Latn,cym_Latn,...")
+    text_source = load_corpus(corpus)
+    missing = [x for x in languages if x not in set(text_source.languages())]
+    if missing:
+        raise LangNeuronsError(f"language(s) {', '.join(missing)} not in corpus {text_source.name}; "
+                               "run `langneurons corpus languages` to list what it has")
+    lm, tokenizer = load_model(model, dtype=dtype, device=dp.device(device), device_map=device_map)
+    settings = _settings(lm, text_source.name, text_source.version, split, window, max_tokens, dtype)
+    out_dir = Path(out)
+    written = []
+    for language in tqdm(languages, desc="languages", disable=not dp.is_main or len(languages) < 2):
+        path = out_dir / f"{language}.safetensors"
+        if _already_done(path, settings):
+            written.append(path)
+            continue
+        ids, mask = token_windows(tokenizer, text_source.texts(language, split), window=window, max_tokens=max_tokens)
+        ids, mask = dp.shard(ids), dp.shard(mask)
+        counts = dp.sum_counts(count_activations(lm, ids, mask, batch_size=batch_size, desc=language))
+        if dp.is_main:
+            LanguageStats(
+                language=language,
+                over_zero=counts.over_zero.cpu(),
+                n_tokens=counts.n_tokens,
+                activation_sum=counts.activation_sum.cpu(),
+                metadata=settings,
+            ).save(path)
+        dp.barrier()
+        written.append(path)
+    return written
