@@ -8,26 +8,19 @@ from pathlib import Path
 
 import torch
 
-
-class PlantedNeuronSet:
-    """The ``NeuronSet`` read interface over a ``{language: [per-layer index lists]}`` dict."""
-
-    def __init__(self, neurons: dict[str, list[list[int]]], ffn_size: int = 16):
-        self._neurons = neurons
-        self.languages = list(neurons)
-        self.num_layers = len(next(iter(neurons.values())))
-        self.ffn_size = ffn_size
-
-    def layers(self, language: str) -> list[torch.Tensor]:
-        return [torch.tensor(sorted(idx), dtype=torch.long) for idx in self._neurons[language]]
-
-
 PLANTED = {
     "mlt_Latn": [[0, 1, 2], [5]],
     "mkd_Cyrl": [[2, 3], []],
     "cym_Latn": [[0, 1], [5, 6]],
 }
 """Overlaps: mlt/cym share 0, 1 and (1, 5) -> 3 of 6; mlt/mkd share 2 -> 1 of 5; mkd/cym share none."""
+
+
+def planted_neuron_set(ffn_size: int = 16):
+    from langneurons.neuron_sets import NeuronSet
+
+    indices = {lang: [torch.tensor(idx, dtype=torch.long) for idx in layers] for lang, layers in PLANTED.items()}
+    return NeuronSet(languages=list(PLANTED), indices=indices, num_layers=2, ffn_size=ffn_size)
 
 
 def log_history(final_loss: float, steps: int = 40, eval_every: int = 10) -> list[dict]:
@@ -63,7 +56,7 @@ def write_experiment(root: Path) -> Path:
     """A complete planted experiment directory in the layout `langneurons.report.report` reads."""
     import copy
 
-    from langneurons.analysis import alignment, neuron_summary, training_curves, weight_changes
+    from langneurons.analysis import alignment, training_curves, weight_changes
     from langneurons.atomic import write_json
     from langneurons.models import ffn_layers
     from tiny import make_tiny_model
@@ -106,8 +99,26 @@ def write_experiment(root: Path) -> Path:
                                                     "models": weights, "versions": {"torch": "2.13.0"}})
     write_json(root / "analysis" / "alignment.json", {"format": "langneurons.analysis/1", "kind": "alignment",
                                                       "models": aligned})
-    write_json(root / "analysis" / "neurons.json", neuron_summary(PlantedNeuronSet(PLANTED)))
+    planted_neuron_set().save(root / "neurons.safetensors")
     write_json(root / "settings.json", {"model": "tiny-llama", "languages": ["mlt_Latn", "cym_Latn", "mkd_Cyrl"],
                                         "lape": {"top_rate": 0.01, "filter_rate": 0.95}, "seed": 0})
     assert training_curves(sorted((root / "runs").iterdir()))
     return root
+
+
+def save_tiny(directory: Path, model) -> Path:
+    """Save a tiny model with a character-level tokenizer, so ``load_model(directory)`` works offline."""
+    import string
+
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    chars = string.ascii_letters + string.digits + " .,;:!?'-"
+    vocab = {"<pad>": 0, "<s>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(chars)}}
+    assert len(vocab) <= model.config.vocab_size
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<s>", unk_token="<unk>")
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory

@@ -1,6 +1,6 @@
 import pytest
 
-from analysis_fixtures import PLANTED, PlantedNeuronSet
+from analysis_fixtures import planted_neuron_set
 from langneurons.analysis import (
     neuron_summary,
     order_languages,
@@ -13,7 +13,7 @@ from langneurons.errors import LangNeuronsError
 
 
 def test_counts_overlap_and_languages_per_neuron():
-    summary = neuron_summary(PlantedNeuronSet(PLANTED))
+    summary = neuron_summary(planted_neuron_set())
     assert summary["languages"] == ["mkd_Cyrl", "cym_Latn", "mlt_Latn"]  # grouped by script
     assert summary["counts"] == [[2, 0], [2, 2], [3, 1]]
     assert summary["totals"] == {"mkd_Cyrl": 2, "cym_Latn": 4, "mlt_Latn": 4}
@@ -26,7 +26,7 @@ def test_counts_overlap_and_languages_per_neuron():
 
 
 def test_explicit_order_and_unknown_language():
-    ns = PlantedNeuronSet(PLANTED)
+    ns = planted_neuron_set()
     assert neuron_summary(ns, order=["mlt_Latn", "cym_Latn"])["languages"] == ["mlt_Latn", "cym_Latn"]
     with pytest.raises(LangNeuronsError, match="kat_Geor"):
         neuron_summary(ns, order=["kat_Geor"])
@@ -37,7 +37,7 @@ def test_order_puts_labels_without_script_last():
 
 
 def test_every_plot_is_written(tmp_path):
-    summary = neuron_summary(PlantedNeuronSet(PLANTED))
+    summary = neuron_summary(planted_neuron_set())
     paths = (plot_neuron_counts(summary, tmp_path / "counts") + plot_overlap(summary, tmp_path / "overlap")
              + plot_languages_per_neuron(summary, tmp_path / "per")
              + plot_deactivation({"languages": ["a", "b"], "matrix": [[1.0, 0.1], [0.2, 0.9]],

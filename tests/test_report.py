@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from analysis_fixtures import results_file, write_experiment
 
+from analysis_fixtures import results_file, write_experiment
 from langneurons.errors import LangNeuronsError
 from langneurons.report import SECTIONS, FigureItem, NoteItem, render_report, report
 
@@ -109,3 +109,15 @@ def test_report_renders_in_headless_chromium(experiment, tmp_path):
     dark = sum(1 for p in pixels if p < 200) / len(pixels)
     assert 0.01 < dark < 0.6  # text and figures drawn, not a blank or black page
     assert len(set(image.getdata())) > 50
+
+
+def test_saved_analyses_stand_in_for_missing_raw_inputs(tmp_path):
+    from analysis_fixtures import log_history, planted_neuron_set
+    from langneurons.analysis import neuron_summary, training_curves
+    from langneurons.atomic import write_json
+
+    write_json(tmp_path / "analysis" / "neurons.json", neuron_summary(planted_neuron_set()))
+    write_json(tmp_path / "analysis" / "training.json", training_curves({"neurons": log_history(2.0)}))
+    html = report(str(tmp_path)).read_text(encoding="utf-8")
+    assert "Neurons per language" in html and "Best validation loss" in html
+    assert html.count("data:image/png;base64,") == 4

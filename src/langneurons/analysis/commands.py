@@ -8,8 +8,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
+import torch
+
 from ..atomic import write_json
 from ..errors import LangNeuronsError
+from ..models import load_model, model_id
 from .alignment import alignment, plot_alignment
 from .neurons import neuron_summary, plot_languages_per_neuron, plot_neuron_counts, plot_overlap
 from .training import plot_training, training_curves
@@ -32,8 +35,6 @@ def versions() -> dict[str, str]:
 
 def load_tuned(model: str, path: str, *, adapter: bool):
     """A fine-tuned model with any adapter merged in: a full model directory, a peft or a neuron adapter."""
-    from ..models import load_model
-
     if not Path(path).exists():
         raise LangNeuronsError(f"fine-tuned model or adapter {path} does not exist; check the run directory")
     if not adapter:
@@ -43,10 +44,33 @@ def load_tuned(model: str, path: str, *, adapter: bool):
     if config.is_file() and "peft_type" in json.loads(config.read_text(encoding="utf-8")):
         from peft import PeftModel
 
+        check_adapter_modules(base, Path(path) / "adapter_model.safetensors")
         return PeftModel.from_pretrained(base, path).merge_and_unload()
     from ..tuners.neurons import NeuronModel
 
     return NeuronModel.from_pretrained(base, path).merge_and_unload()
+
+
+def check_adapter_modules(base, weights: Path) -> None:
+    """Refuse a peft adapter that names modules the model lacks (peft silently skips them).
+
+    Each key is ``base_model.model.<module path>.<adapter tensor>``; walking the path down the model must
+    leave only the adapter's own names (``lora_A.weight``, ``ia3_l``).
+    """
+    from safetensors import safe_open
+
+    if not weights.is_file():
+        return
+    with safe_open(str(weights), "pt") as f:
+        keys = list(f.keys())
+    for key in keys:
+        obj, parts = base, key.removeprefix("base_model.model.").split(".")
+        while parts and isinstance(obj, torch.nn.Module) and parts[0] in obj._modules:
+            obj = obj._modules[parts.pop(0)]
+        if len(parts) > 2:
+            missing = key.removeprefix("base_model.model.").removesuffix("." + ".".join(parts[-2:]))
+            raise LangNeuronsError(f"the adapter {weights.parent} changes {missing}, which the model "
+                                   f"{model_id(base)} does not have; use the base model the adapter was trained on")
 
 
 def _tuned_paths(adapter: str | None, tuned: str | None, runs: list[str] | None) -> dict[str, tuple[str, bool]]:
@@ -63,8 +87,6 @@ def _tuned_paths(adapter: str | None, tuned: str | None, runs: list[str] | None)
 
 
 def _weights(model, paths, out: Path) -> dict:
-    from ..models import load_model
-
     if not paths:
         raise LangNeuronsError("weights analysis needs --adapter, --tuned or --runs to compare with --model")
     base, _ = load_model(model)
@@ -80,14 +102,14 @@ def _weights(model, paths, out: Path) -> dict:
 
 
 def _alignment(model, paths, languages, pivot, corpus, split, out: Path) -> dict:
-    from ..corpus import load_corpus
-    from ..models import load_model
+    from ..corpus import load_corpus, normalize_language
 
     if not languages:
         raise LangNeuronsError("alignment analysis needs --languages (the target languages to compare with the pivot)")
     source = load_corpus(corpus)
     if not hasattr(source, "parallel"):
         raise LangNeuronsError(f"corpus {corpus!r} has no parallel texts; use 'udhr' or a FLORES corpus")
+    pivot, languages = normalize_language(pivot), [normalize_language(lang) for lang in languages]
     parallel = {lang: source.parallel(lang, split) for lang in dict.fromkeys([pivot, *languages])}
     base, tokenizer = load_model(model)
     results = {"base": alignment(base, tokenizer, parallel, pivot=pivot)}

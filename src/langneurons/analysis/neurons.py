@@ -1,8 +1,7 @@
 """What a neuron set looks like: where each language's neurons sit, and how much languages share them.
 
-Works on any object with the ``NeuronSet`` interface (``languages``, ``layers(language)``,
-``num_layers``, ``ffn_size``), so sets from LAPE, from the paper's released files or random baselines
-all read the same way.
+Works on any ``NeuronSet``, so sets from LAPE, from the paper's released files (``from_torch_format``) or
+random baselines all read the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import LangNeuronsError
+from ..neuron_sets import NeuronSet, jaccard_index, to_global
 from .plots import heatmap, new_figure, save_figure, sparse_ticks, style
 
 
@@ -29,24 +29,11 @@ def order_languages(languages: Sequence[str]) -> list[str]:
     return sorted(languages, key=lambda lang: (script_of(lang) == "", script_of(lang), lang))
 
 
-def _flat_ids(neuron_set, language: str) -> torch.Tensor:
-    """A language's neurons as ``layer * ffn_size + index``, for set operations across layers."""
-    parts = [idx.long() + i * neuron_set.ffn_size for i, idx in enumerate(neuron_set.layers(language))]
-    return torch.cat(parts) if parts else torch.empty(0, dtype=torch.long)
-
-
-def jaccard(a: torch.Tensor, b: torch.Tensor) -> float:
-    """|a ∩ b| / |a ∪ b| of two sets of ids (0 when both are empty)."""
-    a, b = a.numpy(), b.numpy()
-    union = np.union1d(a, b).size
-    return np.intersect1d(a, b).size / union if union else 0.0
-
-
-def neuron_summary(neuron_set, *, order: Sequence[str] | None = None) -> dict:
+def neuron_summary(neuron_set: NeuronSet, *, order: Sequence[str] | None = None) -> dict:
     """Counts per language and layer, the Jaccard overlap between languages and languages per neuron.
 
     Args:
-        neuron_set: A ``NeuronSet`` (or anything with its interface).
+        neuron_set: The neuron set.
         order: Language order for the tables (default: grouped by script).
 
     Returns:
@@ -60,8 +47,9 @@ def neuron_summary(neuron_set, *, order: Sequence[str] | None = None) -> dict:
                                f"({', '.join(neuron_set.languages)})")
     if not languages:
         raise LangNeuronsError("the neuron set has no languages; identify neurons for at least one language")
-    flat = {lang: _flat_ids(neuron_set, lang) for lang in languages}
-    counts = [[int(idx.numel()) for idx in neuron_set.layers(lang)] for lang in languages]
+    layers = {lang: neuron_set.layers(lang) for lang in languages}
+    flat = {lang: to_global(layers[lang], neuron_set.ffn_size) for lang in languages}
+    counts = [[int(idx.numel()) for idx in layers[lang]] for lang in languages]
     served = Counter(torch.cat(list(flat.values())).tolist())
     per_neuron = Counter(served.values())
     return {
@@ -71,7 +59,7 @@ def neuron_summary(neuron_set, *, order: Sequence[str] | None = None) -> dict:
         "ffn_size": neuron_set.ffn_size,
         "counts": counts,
         "totals": {lang: int(flat[lang].numel()) for lang in languages},
-        "jaccard": [[jaccard(flat[a], flat[b]) for b in languages] for a in languages],
+        "jaccard": [[jaccard_index(layers[a], layers[b]) for b in languages] for a in languages],
         "languages_per_neuron": {str(k): per_neuron[k] for k in sorted(per_neuron)},
         "distinct_neurons": len(served),
     }
