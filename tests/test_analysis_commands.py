@@ -100,3 +100,19 @@ def test_missing_inputs_give_clear_errors(kwargs, message, tmp_path):
 def test_missing_tuned_model(models, tmp_path):
     with pytest.raises(LangNeuronsError, match="does not exist"):
         analyze(kind="weights", model=str(models[0]), tuned=str(tmp_path / "absent"), out=str(tmp_path))
+
+
+def test_commands_fit_the_cli_generator():
+    import argparse
+
+    from langneurons.cli_gen import add_command
+    from langneurons.report import report
+
+    sub = argparse.ArgumentParser().add_subparsers(dest="command")
+    add_command(sub, "analyze", analyze)
+    add_command(sub, "report", report)
+    parser = sub._name_parser_map
+    args = parser["analyze"].parse_args(["--kind", "alignment", "--model", "m", "--languages", "mt,cy", "--out", "o"])
+    assert args.kind == "alignment" and args.languages == ["mt", "cy"] and args.pivot == "eng_Latn"
+    args = parser["report"].parse_args(["experiments/x", "--out", "r.html"])
+    assert args.experiment == "experiments/x" and args.out == "r.html"

@@ -79,13 +79,19 @@ def plot_neuron_counts(summary: dict, stem: str | Path, *, title: str | None = N
 
 
 def plot_overlap(summary: dict, stem: str | Path, *, title: str | None = None) -> list[Path]:
-    """Jaccard overlap of the languages' neuron sets, ordered by script."""
+    """Jaccard overlap of the languages' neuron sets, ordered by script.
+
+    The diagonal (always 1) is greyed out so that the colour scale spans the overlaps between languages.
+    """
     langs = summary["languages"]
+    matrix = np.asarray(summary["jaccard"], dtype=float)
+    np.fill_diagonal(matrix, np.nan)
+    top = float(np.nanmax(matrix)) if len(langs) > 1 else 0.0
     size = max(3.8, 0.45 * len(langs) + 1.8)
     with style():
         fig, (ax,) = new_figure(width=size + 1.0, height=size)
-        heatmap(ax, summary["jaccard"], row_labels=langs, col_labels=langs, cmap="magma", vmin=0, vmax=1,
-                cbar_label="Jaccard overlap", fmt=".2f" if len(langs) <= 12 else None)
+        heatmap(ax, matrix, row_labels=langs, col_labels=langs, cmap="magma", vmin=0, vmax=top or 1.0,
+                cbar_label="Jaccard overlap", fmt=".2g" if len(langs) <= 12 else None)
         ax.set(title=title or "Overlap of neuron sets")
         return save_figure(fig, stem)
 

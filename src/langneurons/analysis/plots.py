@@ -119,7 +119,8 @@ def heatmap(
     if center:
         bound = float(np.nanmax(np.abs(matrix))) if matrix.size else 1.0
         vmin, vmax = -(bound or 1.0), bound or 1.0
-    image = ax.imshow(matrix, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
+    colormap = matplotlib.colormaps[cmap].with_extremes(bad="#e8e8e8")  # NaN cells: light grey, no label
+    image = ax.imshow(matrix, cmap=colormap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
     ax.grid(False)
     for spine in ax.spines.values():
         spine.set_visible(False)
