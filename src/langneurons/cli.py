@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "identify": "langneurons.lape:identify_files",
 }
 GROUPS: dict[str, dict[str, str]] = {
+    "corpus": {"languages": "langneurons.corpus:list_languages"},
     "neurons": {
         "show": "langneurons.neuron_commands:neurons_show",
         "compare": "langneurons.neuron_commands:neurons_compare",
