@@ -15,6 +15,8 @@ COMMANDS: dict[str, str] = {
     "fetch": "langneurons.fetch:fetch",
     "record": "langneurons.record:record",
     "identify": "langneurons.lape:identify_files",
+    "analyze": "langneurons.analysis.commands:analyze",
+    "report": "langneurons.report:report",
 }
 GROUPS: dict[str, dict[str, str]] = {
     "corpus": {"languages": "langneurons.corpus:list_languages"},
