@@ -13,7 +13,6 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
