@@ -122,9 +122,19 @@ class NeuronModel(nn.Module):
 
     # ----- running -----
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """The base model's forward. The named arguments are there for HF ``Trainer``, which finds the
+        label names and the dataset columns to keep in the forward's signature."""
         self._prepare_checkpointing()
-        return self.base_model(*args, **kwargs)
+        if labels is not None:
+            kwargs["labels"] = labels
+        return self.base_model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
     def _prepare_checkpointing(self) -> None:
         """Reentrant checkpointing drops gradients unless a layer's input requires grad: make it so."""
