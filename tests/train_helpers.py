@@ -8,6 +8,7 @@ import random
 from pathlib import Path
 
 import torch
+
 from tiny import make_tiny_model
 
 LANGUAGE = "mlt_Latn"
