@@ -1,0 +1,52 @@
+"""A manifest of finished steps, so that re-running an experiment skips what already ran.
+
+Each step is identified by a name and the hash of its settings; it counts as done only when the
+manifest says so with the same hash and its outputs exist. The manifest is rewritten atomically after
+every step, so a killed experiment resumes at the step it was in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_json
+from .errors import LangNeuronsError
+
+
+def settings_hash(settings: Any) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Manifest:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.steps: dict[str, dict[str, Any]] = {}
+        if self.path.is_file():
+            try:
+                self.steps = json.loads(self.path.read_text())["steps"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise LangNeuronsError(f"{self.path} is corrupt; delete it to re-run every step") from e
+
+    def is_done(self, name: str, settings: Any) -> bool:
+        entry = self.steps.get(name)
+        return (
+            entry is not None
+            and entry.get("hash") == settings_hash(settings)
+            and all(Path(p).exists() for p in entry.get("outputs", []))
+        )
+
+    def run(self, name: str, settings: Any, fn: Callable[[], list[str | Path]]) -> bool:
+        """Run ``fn`` unless step ``name`` already ran with these settings; True when it ran."""
+        if self.is_done(name, settings):
+            return False
+        start = time.perf_counter()
+        outputs = [str(p) for p in fn()]
+        self.steps[name] = {"hash": settings_hash(settings), "outputs": outputs,
+                            "seconds": round(time.perf_counter() - start, 2)}
+        write_json(self.path, {"format": "langneurons.manifest/1", "steps": self.steps})
+        return True
