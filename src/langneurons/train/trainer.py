@@ -170,4 +170,5 @@ def training_arguments(
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=not torch.cuda.is_available(),  # several CPU processes (gloo) need this to form a group
     )
