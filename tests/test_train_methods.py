@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from langneurons.corpus import load_corpus, token_windows
 from langneurons.models import ffn_layers, load_model
@@ -169,3 +171,20 @@ def test_random_neurons_are_not_the_lape_ones(ws, runs):
 
 def test_base_model_directory_is_never_touched(ws, runs, merged):
     assert tree_hashes(ws.model) == ws.base_hashes
+
+
+@pytest.mark.parametrize("method", ["neurons", "lora"])
+def test_gradient_checkpointing_gives_the_same_weights(ws, runs, method):
+    run = run_method(ws, method, name=f"{method}-checkpointing", gradient_checkpointing=True)
+    want = load_file(str(runs[method] / "checkpoints" / "checkpoint-6" / "trainable.safetensors"))
+    got = load_file(str(run / "checkpoints" / "checkpoint-6" / "trainable.safetensors"))
+    assert want.keys() == got.keys()
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], atol=1e-6, rtol=1e-5)
+
+
+def test_bf16_mixed_precision_trains(ws):
+    run = run_method(ws, "neurons", name="neurons-bf16", bf16=True, max_steps=3)
+    info = json.loads((run / "run.json").read_text())
+    assert info["settings"]["bf16"] and math.isfinite(info["result"]["final_train_loss"])
+    assert (run / "DONE").is_file()

@@ -201,7 +201,9 @@ def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
 
     set_seed(s.seed)  # LoRA initialisation; the Trainer seeds data order and dropout itself
     if s.gradient_checkpointing:
-        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers 5 renamed it; non-reentrant checkpointing needs no input that requires grad
+        enable = getattr(base, "activation_checkpointing_enable", None) or base.gradient_checkpointing_enable
+        enable({"use_reentrant": False})
         base.config.use_cache = False
     projections = usable_projections(base, s.projections or PROJECTIONS)
     method_inputs = MethodInputs(language=language, projections=projections, layers=layers,
