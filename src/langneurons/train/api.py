@@ -274,13 +274,18 @@ def _resolve(s: TrainSettings, method: Method) -> tuple[float, float]:
     return lr, preset.max_grad_norm
 
 
+def _local_path(model: str) -> Path | None:
+    """The base model's directory when it is a local one (embedded models resolve to their cache)."""
+    path = Path(resolve_model(model))
+    return path.resolve() if path.is_dir() else None
+
+
 def _refuse_base_inside(path: Path, model: str) -> None:
     """Never let --overwrite delete (or a write land in) the base model's directory."""
-    base = Path(resolve_model(model)) if Path(resolve_model(model)).exists() else None
-    if base is not None:
-        target, base = path.resolve(), base.resolve()
-        if target == base or target in base.parents or base in target.parents:
-            raise LangNeuronsError(f"{path} overlaps the base model directory {base}; choose another --out")
+    base = _local_path(model)
+    target = path.resolve()
+    if base is not None and (target == base or target in base.parents or base in target.parents):
+        raise LangNeuronsError(f"{path} overlaps the base model directory {base}; choose another --out")
 
 
 def _sha256(path: Path) -> str:
@@ -306,10 +311,10 @@ def _selection(s: TrainSettings, method: Method, language: str, shape: FFNShape
     if language not in neuron_set.languages:
         raise LangNeuronsError(f"language {language} is not in {path} (it has {', '.join(neuron_set.languages)}); "
                                "identify neurons for it first")
-    counts = [int(x.numel()) for x in neuron_set.layers(language)]
+    layers = neuron_set.layers(language)
+    counts = [int(x.numel()) for x in layers]
     if sum(counts) == 0:
         raise LangNeuronsError(f"{path} selects no neurons for {language}; nothing to train")
-    layers = neuron_set.layers(language)
     if method.selection == "random":
         layers = random_layers(counts, shape, match=s.random_match, seed=s.seed)
     info = {"path": str(path.resolve()), "sha256": _sha256(path), "selection": method.selection,
@@ -341,6 +346,7 @@ def _run_info(s: TrainSettings, tuned: nn.Module, shape: FFNShape, inputs: dict[
         "format": "langneurons-run/1",
         "method": s.method,
         "model": s.model,
+        "model_path": str(_local_path(s.model) or ""),
         "language": normalize_language(s.language),
         "settings": s.recorded(),
         "resolved": {"lr": lr, "max_grad_norm": max_grad_norm, "projections": list(projections),
@@ -396,6 +402,12 @@ def _finish(run: Path, trainer: RunTrainer, method: Method, rebuild: Callable[[]
           f"at step {trainer.state.best_global_step}; run in {run}")
 
 
+def _recorded_base(info: dict[str, Any]) -> str:
+    """The base as recorded: its local directory if that still exists (the run may be read from elsewhere)."""
+    path = info.get("model_path")
+    return path if path and Path(path).is_dir() else info["model"]
+
+
 _CORRUPT = (OSError, ValueError, RuntimeError, KeyError, SafetensorError)
 
 
@@ -418,10 +430,11 @@ def load_trained(run_dir: str | Path, base_model: str | None = None) -> tuple[nn
         if method.load is None:
             model, tokenizer = load_model(str(adapter), dtype=dtype)
         else:
-            model, tokenizer = load_model(base_model or info["model"], dtype=dtype)
+            base = base_model or _recorded_base(info)
+            model, tokenizer = load_model(base, dtype=dtype)
             if model_fingerprint(model) != info["inputs"]["base_fingerprint"]:
-                raise LangNeuronsError(f"the base model {base_model or info['model']} is not the one {run} was "
-                                       "trained on; pass --base-model with the original weights")
+                raise LangNeuronsError(f"the base model {base} is not the one {run} was trained on; "
+                                       "pass --base-model with the original weights")
             model = method.load(model, adapter)
     except _CORRUPT as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -444,7 +457,7 @@ def merge(run: str, *, out: str, base_model: str | None = None, overwrite: bool 
     if target.resolve() == run_path.resolve() or target.resolve() in run_path.resolve().parents:
         raise LangNeuronsError(f"{target} would replace the run {run_path}; choose another --out")
     info = rundir.read_run(run_path)
-    _refuse_base_inside(target, base_model or info["model"])
+    _refuse_base_inside(target, base_model or _recorded_base(info))
     if target.exists() and not (target.is_dir() and not any(target.iterdir())):
         if not overwrite:
             raise LangNeuronsError(f"{target} already exists; pass --overwrite to replace it or choose another --out")

@@ -33,8 +33,8 @@ def is_done(run: Path) -> bool:
     return (run / DONE_FILE).is_file()
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    keys = sorted(set(old) | set(new))
+def _differences(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
+    keys = sorted((set(old) | set(new)) - set(ignore))
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
 
@@ -53,7 +53,7 @@ def run_state(run: Path, settings: dict[str, Any], *, overwrite: bool, resume: b
         raise LangNeuronsError(f"{run} holds a finished run; pass --overwrite to replace it or choose another --out")
     if not resume:
         raise LangNeuronsError(f"{run} holds an unfinished run; drop --no-resume to continue it or pass --overwrite")
-    changed = _differences(read_run(run).get("settings", {}), settings)
+    changed = _differences(read_run(run).get("settings", {}), settings, ignore=("out",))  # out: how it is spelt
     if changed:
         raise LangNeuronsError(f"{run} holds an unfinished run with other settings ({'; '.join(changed[:3])}); "
                                "pass --overwrite to start again or choose another --out")

@@ -107,12 +107,13 @@ def write_curves(run_dir: Path, log_history: list[dict]) -> None:
 
 
 class CurvesCallback(TrainerCallback):
-    """Keep the loss curves on disk current, so a long run can be watched (and survives a kill)."""
+    """Rewrite the loss curves at every validation, so a long run can be watched (rewriting them at every
+    log would cost quadratic I/O over a 100k-step run)."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
 
-    def on_log(self, args, state, control, **kwargs):
+    def on_evaluate(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             write_curves(self.run_dir, state.log_history)
 
