@@ -219,6 +219,9 @@ def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
     if dp.is_main:
         rundir.start(run, fresh=state == "fresh")
         write_json(run / rundir.RUN_FILE, info)
+        print(f"{s.method} on {language}: trainable params {info['trainable_params']:,d} of "
+              f"{info['total_params']:,d} ({info['trainable_percent']:.4f}%)"
+              + (f"; resuming {run}" if state == "resume" else ""))
     dp.barrier()
     trainer = RunTrainer(
         model=tuned,
