@@ -23,7 +23,10 @@ def test_padding_and_the_first_position_never_enter_the_labels():
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
     data = WindowDataset(ids, mask)
     batch = collate_windows([data[0], data[1]])
-    assert batch["labels"].tolist() == [[IGNORE_INDEX, 6, 7, 8], [IGNORE_INDEX, 10, IGNORE_INDEX, IGNORE_INDEX]]
+    assert batch["labels"].tolist() == [
+        [IGNORE_INDEX, 6, 7, 8],
+        [IGNORE_INDEX, 10, IGNORE_INDEX, IGNORE_INDEX],
+    ]
     assert data.n_tokens == 6 and len(data) == 2
 
 
@@ -49,8 +52,10 @@ def test_loss_ignores_padding_and_matches_the_model_on_unpadded_text():
     with torch.no_grad():
         out = model(input_ids=ids, attention_mask=mask)
     n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
-    torch.testing.assert_close(causal_lm_loss(out, batch["labels"], num_items_in_batch=2 * n),
-                               causal_lm_loss(out, batch["labels"]) / 2)
+    torch.testing.assert_close(
+        causal_lm_loss(out, batch["labels"], num_items_in_batch=2 * n),
+        causal_lm_loss(out, batch["labels"]) / 2,
+    )
 
 
 def test_windows_must_be_two_dimensional_and_alike():
@@ -64,20 +69,30 @@ def test_random_neurons_per_layer_and_in_total():
     assert [len(x) for x in per_layer] == counts
     for layer in per_layer:
         assert torch.equal(layer, layer.unique()) and (layer < 50).all() and (layer >= 0).all()
-    assert all(torch.equal(a, b) for a, b in zip(per_layer, random_layers(counts, SHAPE, match="layer", seed=7),
-                                                 strict=True))
-    assert any(not torch.equal(a, b) for a, b in zip(per_layer, random_layers(counts, SHAPE, match="layer", seed=8),
-                                                     strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(per_layer, random_layers(counts, SHAPE, match="layer", seed=7), strict=True)
+    )
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(per_layer, random_layers(counts, SHAPE, match="layer", seed=8), strict=True)
+    )
     total = random_layers(counts, SHAPE, match="total", seed=7)
     assert sum(len(x) for x in total) == 20 and len(total) == 4
     assert [len(x) for x in total] != counts  # drawn over all layers, not per layer (true for this seed)
 
 
 def test_curves_rows_merge_train_and_eval_by_step():
-    history = [{"loss": 3.0, "step": 1}, {"loss": 2.5, "step": 2}, {"eval_loss": 2.7, "step": 2},
-               {"train_runtime": 1.0, "step": 2}]
-    assert curves_rows(history) == [{"step": 1, "train_loss": 3.0, "eval_loss": ""},
-                                    {"step": 2, "train_loss": 2.5, "eval_loss": 2.7}]
+    history = [
+        {"loss": 3.0, "step": 1},
+        {"loss": 2.5, "step": 2},
+        {"eval_loss": 2.7, "step": 2},
+        {"train_runtime": 1.0, "step": 2},
+    ]
+    assert curves_rows(history) == [
+        {"step": 1, "train_loss": 3.0, "eval_loss": ""},
+        {"step": 2, "train_loss": 2.5, "eval_loss": 2.7},
+    ]
 
 
 def test_run_state_rules(tmp_path):
@@ -129,13 +144,28 @@ def test_the_optimizer_holds_exactly_the_trained_parameters(tmp_path, method):
 
     model = make_tiny_model("llama")
     layers = [torch.tensor([1, 2]), torch.tensor([3])]
-    tuned = METHODS[method].build(model, MethodInputs(language="mlt_Latn", projections=("gate", "up", "down"),
-                                                      layers=layers))
+    tuned = METHODS[method].build(
+        model, MethodInputs(language="mlt_Latn", projections=("gate", "up", "down"), layers=layers)
+    )
     data = WindowDataset(torch.randint(3, 100, (4, 8)), torch.ones(4, 8, dtype=torch.long))
-    args = training_arguments(output_dir=tmp_path, max_steps=1, batch_size=2, grad_accum=1, lr=1e-3, max_grad_norm=1.0,
-                              weight_decay=0.5, warmup_steps=0, eval_steps=1, save_steps=1, logging_steps=1, seed=0,
-                              bf16=False)
-    trainer = RunTrainer(model=tuned, args=args, train_dataset=data, eval_dataset=data, data_collator=collate_windows)
+    args = training_arguments(
+        output_dir=tmp_path,
+        max_steps=1,
+        batch_size=2,
+        grad_accum=1,
+        lr=1e-3,
+        max_grad_norm=1.0,
+        weight_decay=0.5,
+        warmup_steps=0,
+        eval_steps=1,
+        save_steps=1,
+        logging_steps=1,
+        seed=0,
+        bf16=False,
+    )
+    trainer = RunTrainer(
+        model=tuned, args=args, train_dataset=data, eval_dataset=data, data_collator=collate_windows
+    )
     optimizer = trainer.create_optimizer()
     held = {id(p) for group in optimizer.param_groups for p in group["params"]}
     trained = {id(p) for p in trainable_parameters(tuned).values()}

@@ -19,16 +19,31 @@ from train_helpers import LANGUAGE, make_corpus, make_model_dir, make_neuron_set
 def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("train-errors")
     model = make_model_dir(root)
-    ws = SimpleNamespace(root=root, model=model, corpus=make_corpus(root),
-                         neurons=make_neuron_set(root / "neurons.safetensors"))
+    ws = SimpleNamespace(
+        root=root,
+        model=model,
+        corpus=make_corpus(root),
+        neurons=make_neuron_set(root / "neurons.safetensors"),
+    )
     ws.base_hashes = tree_hashes(model)
     return ws
 
 
 def args(ws, out: str = "run", **kwargs) -> dict:
-    base = dict(model=str(ws.model), method="neurons", neurons=str(ws.neurons), language="mt",
-                corpus=str(ws.corpus), out=str(ws.root / out), max_steps=2, window=32, batch_size=2,
-                eval_steps=2, max_tokens=256, max_eval_tokens=64)
+    base = dict(
+        model=str(ws.model),
+        method="neurons",
+        neurons=str(ws.neurons),
+        language="mt",
+        corpus=str(ws.corpus),
+        out=str(ws.root / out),
+        max_steps=2,
+        window=32,
+        batch_size=2,
+        eval_steps=2,
+        max_tokens=256,
+        max_eval_tokens=64,
+    )
     return {**base, **kwargs}
 
 
@@ -67,21 +82,36 @@ def test_missing_neuron_file(ws):
     refused(ws, "needs a neuron set", neurons=None)
 
 
-@pytest.mark.parametrize("method, option", [
-    ("neurons", {"lora_r": 8}), ("neurons", {"random_match": "total"}), ("ffn", {}), ("full", {"projections": ["up"]}),
-    ("lora", {"random_match": "total"}), ("ia3", {"lora_alpha": 4}), ("random", {"lora_targets": ["q_proj"]}),
-])
+@pytest.mark.parametrize(
+    "method, option",
+    [
+        ("neurons", {"lora_r": 8}),
+        ("neurons", {"random_match": "total"}),
+        ("ffn", {}),
+        ("full", {"projections": ["up"]}),
+        ("lora", {"random_match": "total"}),
+        ("ia3", {"lora_alpha": 4}),
+        ("random", {"lora_targets": ["q_proj"]}),
+    ],
+)
 def test_options_that_do_not_fit_the_method(ws, method, option):
     # ffn with the default neurons argument of args(): --neurons does not apply to ffn
     extra = option if method != "ffn" else {}
     refused(ws, "does not apply to --method", method=method, **extra)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"save_steps": 3}, "multiple of --eval-steps"), ({"max_steps": 0}, "max-steps"), ({"window": 1}, "window"),
-    ({"projections": ["gate", "mlp"]}, "unknown projection"), ({"preset": "none", "lr": None}, "pass a positive --lr"),
-    ({"language": "xx_Nope"}, "not in corpus"), ({"corpus": "/no/such/corpus"}, "corpus"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"save_steps": 3}, "multiple of --eval-steps"),
+        ({"max_steps": 0}, "max-steps"),
+        ({"window": 1}, "window"),
+        ({"projections": ["gate", "mlp"]}, "unknown projection"),
+        ({"preset": "none", "lr": None}, "pass a positive --lr"),
+        ({"language": "xx_Nope"}, "not in corpus"),
+        ({"corpus": "/no/such/corpus"}, "corpus"),
+    ],
+)
 def test_bad_settings(ws, kwargs, match):
     refused(ws, match, **kwargs)
 
@@ -133,10 +163,15 @@ def test_unfinished_run_cannot_be_loaded_or_merged(ws, tmp_path):
         merge(str(tmp_path), out=str(tmp_path / "m"))
 
 
-@pytest.mark.parametrize("method, file", [
-    ("neurons", "adapter_model.safetensors"), ("lora", "adapter_model.safetensors"), ("ffn", "ffn.safetensors"),
-    ("full", "model.safetensors"),
-])
+@pytest.mark.parametrize(
+    "method, file",
+    [
+        ("neurons", "adapter_model.safetensors"),
+        ("lora", "adapter_model.safetensors"),
+        ("ffn", "ffn.safetensors"),
+        ("full", "model.safetensors"),
+    ],
+)
 def test_corrupt_adapter(ws, method, file):
     extra = {} if method == "neurons" else {"neurons": None, "lr": 1e-3}
     run = train(**args(ws, out=f"corrupt-{method}", method=method, **extra))
@@ -171,10 +206,35 @@ def test_command_shapes(ws, done_run, tmp_path):
     sub = parser.add_subparsers()
     add_command(sub, "train", train)
     add_command(sub, "merge", merge)
-    ns = parser.parse_args(["train", "--model", "M", "--method", "neurons", "--neurons", "FILE",
-                            "--language", "mlt_Latn", "--out", "RUN", "--max-steps", "7", "--lr", "1e-4",
-                            "--projections", "up,down", "--no-resume"])
-    assert (ns.model, ns.method, ns.neurons, ns.language, ns.out) == ("M", "neurons", "FILE", "mlt_Latn", "RUN")
+    ns = parser.parse_args(
+        [
+            "train",
+            "--model",
+            "M",
+            "--method",
+            "neurons",
+            "--neurons",
+            "FILE",
+            "--language",
+            "mlt_Latn",
+            "--out",
+            "RUN",
+            "--max-steps",
+            "7",
+            "--lr",
+            "1e-4",
+            "--projections",
+            "up,down",
+            "--no-resume",
+        ]
+    )
+    assert (ns.model, ns.method, ns.neurons, ns.language, ns.out) == (
+        "M",
+        "neurons",
+        "FILE",
+        "mlt_Latn",
+        "RUN",
+    )
     assert (ns.max_steps, ns.lr, ns.projections, ns.resume) == (7, 1e-4, ["up", "down"], False)
     ns = parser.parse_args(["merge", "RUN", "--out", "DIR"])
     assert (ns.run, ns.out) == ("RUN", "DIR")

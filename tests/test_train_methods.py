@@ -25,16 +25,32 @@ LR = {"neurons": 5e-2, "random": 5e-2, "ffn": 1e-2, "full": 1e-2, "lora": 1e-2, 
 def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     model = make_model_dir(root)
-    ws = SimpleNamespace(root=root, model=model, corpus=make_corpus(root),
-                         neurons=make_neuron_set(root / "neurons.safetensors"))
+    ws = SimpleNamespace(
+        root=root,
+        model=model,
+        corpus=make_corpus(root),
+        neurons=make_neuron_set(root / "neurons.safetensors"),
+    )
     ws.base_hashes = tree_hashes(model)
     return ws
 
 
 def run_method(ws, method: str, name: str | None = None, **kwargs) -> Path:
-    args = dict(model=str(ws.model), method=method, language="mt", corpus=str(ws.corpus),
-                out=str(ws.root / "runs" / (name or method)), max_steps=6, window=32, batch_size=4, eval_steps=3,
-                logging_steps=1, max_eval_tokens=96, lr=LR[method], weight_decay=0.1)
+    args = dict(
+        model=str(ws.model),
+        method=method,
+        language="mt",
+        corpus=str(ws.corpus),
+        out=str(ws.root / "runs" / (name or method)),
+        max_steps=6,
+        window=32,
+        batch_size=4,
+        eval_steps=3,
+        logging_steps=1,
+        max_eval_tokens=96,
+        lr=LR[method],
+        weight_decay=0.1,
+    )
     if METHODS[method].selection:
         args["neurons"] = str(ws.neurons)
     return train(**{**args, **kwargs})
@@ -53,7 +69,9 @@ def merged(ws, runs):
 def _windows(ws, n: int = 8):
     _, tokenizer = load_model(str(ws.model))
     ids, mask = token_windows(tokenizer, load_corpus(str(ws.corpus)).texts(LANGUAGE, "train"), window=32)
-    return collate_windows([{"input_ids": i, "attention_mask": m} for i, m in zip(ids[:n], mask[:n], strict=True)])
+    return collate_windows(
+        [{"input_ids": i, "attention_mask": m} for i, m in zip(ids[:n], mask[:n], strict=True)]
+    )
 
 
 @torch.no_grad()
@@ -69,7 +87,9 @@ def test_run_directory_layout(runs):
         assert info["method"] == method and info["language"] == LANGUAGE
         assert info["settings"]["max_steps"] == 6 and info["inputs"]["base_fingerprint"]
         assert 0 < info["trainable_params"] <= info["total_params"]
-        assert info["trainable_percent"] == pytest.approx(100 * info["trainable_params"] / info["total_params"])
+        assert info["trainable_percent"] == pytest.approx(
+            100 * info["trainable_params"] / info["total_params"]
+        )
         assert info["result"]["steps"] == 6 and info["result"]["best_step"] in (3, 6)
         assert {"torch", "transformers", "langneurons"} <= set(info["versions"])
         history = json.loads((run / "log_history.json").read_text())
@@ -77,7 +97,9 @@ def test_run_directory_layout(runs):
         rows = list(csv.DictReader((run / "curves.csv").open()))
         assert [int(r["step"]) for r in rows] == list(range(1, 7))
         assert rows[2]["eval_loss"] and not rows[1]["eval_loss"] and all(r["train_loss"] for r in rows)
-        checkpoints = sorted(p.name for p in (run / "checkpoints").iterdir() if p.name.startswith("checkpoint-"))
+        checkpoints = sorted(
+            p.name for p in (run / "checkpoints").iterdir() if p.name.startswith("checkpoint-")
+        )
         assert 1 <= len(checkpoints) <= 2 and "checkpoint-6" in checkpoints  # last (+ best)
         assert (run / "checkpoints" / "checkpoint-6" / "trainable.safetensors").is_file()
         assert any((run / "adapter").iterdir())
@@ -107,10 +129,15 @@ def test_load_trained_and_merged_model_agree(ws, runs, merged, method):
     batch = _windows(ws, 4)
     trained, _ = load_trained(runs[method])
     plain, _ = load_model(str(merged[method]))
-    assert not hasattr(plain.config, "langneurons_merged_from") or plain.config.langneurons_merged_from.startswith(method)
-    torch.testing.assert_close(plain(**{k: batch[k] for k in ("input_ids", "attention_mask")}).logits,
-                               trained(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
-                               atol=2e-5, rtol=1e-4)
+    assert not hasattr(
+        plain.config, "langneurons_merged_from"
+    ) or plain.config.langneurons_merged_from.startswith(method)
+    torch.testing.assert_close(
+        plain(**{k: batch[k] for k in ("input_ids", "attention_mask")}).logits,
+        trained(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits,
+        atol=2e-5,
+        rtol=1e-4,
+    )
 
 
 def _changed_neurons(base, tuned) -> dict[str, set[tuple[int, int]]]:
@@ -125,7 +152,11 @@ def _changed_neurons(base, tuned) -> dict[str, set[tuple[int, int]]]:
 
 def _ffn_names(model) -> set[str]:
     names = {id(m): n for n, m in model.named_modules()}
-    return {f"{names[id(getattr(layer, p))]}.weight" for layer in ffn_layers(model) for p in ("gate", "up", "down")}
+    return {
+        f"{names[id(getattr(layer, p))]}.weight"
+        for layer in ffn_layers(model)
+        for p in ("gate", "up", "down")
+    }
 
 
 @pytest.mark.parametrize("method", ["neurons", "random"])

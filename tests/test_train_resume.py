@@ -40,14 +40,31 @@ api.train(**json.loads(sys.argv[1]))
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
-    return dict(model=str(make_model_dir(root)), corpus=str(make_corpus(root)),
-                neurons=str(make_neuron_set(root / "n.safetensors")), root=root)
+    return dict(
+        model=str(make_model_dir(root)),
+        corpus=str(make_corpus(root)),
+        neurons=str(make_neuron_set(root / "n.safetensors")),
+        root=root,
+    )
 
 
 def settings(ws, out: str) -> dict:
-    return dict(model=ws["model"], method="neurons", neurons=ws["neurons"], language="mt", corpus=ws["corpus"],
-                out=str(ws["root"] / out), max_steps=8, window=32, batch_size=4, eval_steps=2, logging_steps=1,
-                lr=2e-2, max_eval_tokens=64, seed=3)
+    return dict(
+        model=ws["model"],
+        method="neurons",
+        neurons=ws["neurons"],
+        language="mt",
+        corpus=ws["corpus"],
+        out=str(ws["root"] / out),
+        max_steps=8,
+        window=32,
+        batch_size=4,
+        eval_steps=2,
+        logging_steps=1,
+        lr=2e-2,
+        max_eval_tokens=64,
+        seed=3,
+    )
 
 
 class StepRecorder(TrainerCallback):
@@ -63,10 +80,16 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(ws, monkeypatch):
     reference = train(**settings(ws, "uninterrupted"))
 
     args = settings(ws, "interrupted")
-    env = {**os.environ, "KILL_AT": "5", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", KILLED, json.dumps(args)], env=env, capture_output=True, text=True,
-                          timeout=300)
+    env = {
+        **os.environ,
+        "KILL_AT": "5",
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED, json.dumps(args)], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 17, proc.stderr[-2000:]
     run = Path(args["out"])
     assert not (run / "DONE").exists() and (run / "run.json").is_file()

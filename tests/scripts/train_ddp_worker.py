@@ -1,5 +1,5 @@
-"""One rank of the two-process DDP test: ``torchrun --nproc_per_node 2 train_ddp_worker.py '<json list of kwargs>'``
-trains each run in turn (one process start for several runs)."""
+"""One rank of the two-process DDP test; trains each run in turn (one process start for several runs):
+``torchrun --nproc_per_node 2 train_ddp_worker.py '<json list of train() kwargs>'``."""
 
 import json
 import sys

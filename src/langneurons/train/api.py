@@ -141,7 +141,8 @@ def train(
 
     Args:
         model: Embedded name (gemma-3-270m, smollm2-135m), hub id or local model directory.
-        method: neurons (a LAPE set), random (as many random neurons), ffn (all FFN weights), full, lora or ia3.
+        method: neurons (a LAPE set), random (as many random neurons), ffn (all FFN weights), full, lora
+            or ia3.
         language: Target language (mlt_Latn, or an alias like mt).
         out: Run directory to create (see docs/training.md for its layout).
         neurons: Neuron-set file (methods neurons and random).
@@ -159,7 +160,8 @@ def train(
         seed: Seed for initialisation, data order and random neurons.
         weight_decay: AdamW weight decay; it only ever reaches trained parameters.
         warmup_steps: Linear warmup steps before the constant learning rate.
-        projections: FFN projections to train, of gate,up,down (default: all; neurons, random, ffn, lora, ia3).
+        projections: FFN projections to train, of gate,up,down (default: all; methods neurons, random, ffn,
+            lora, ia3).
         random_match: random: match the neuron count per layer, or only the total over all layers (the paper).
         lora_r: LoRA rank.
         lora_alpha: LoRA alpha.
@@ -192,10 +194,19 @@ def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
     shape = ffn_shape(base)
     layers, neuron_info = _selection(s, method, language, shape)
     train_data, valid_data = (
-        load_windows(tokenizer, texts.texts(language, split), window=s.window, max_tokens=budget, what=f"{language} {split}")
+        load_windows(
+            tokenizer,
+            texts.texts(language, split),
+            window=s.window,
+            max_tokens=budget,
+            what=f"{language} {split}",
+        )
         for split, budget in (("train", s.max_tokens), ("valid", s.max_eval_tokens))
     )
-    inputs = {"base_fingerprint": model_fingerprint(base), "neurons_sha256": neuron_info and neuron_info["sha256"]}
+    inputs = {
+        "base_fingerprint": model_fingerprint(base),
+        "neurons_sha256": neuron_info and neuron_info["sha256"],
+    }
     if state == "resume":
         rundir.check_same_inputs(run, inputs)
 
@@ -206,42 +217,74 @@ def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
         enable({"use_reentrant": False})
         base.config.use_cache = False
     projections = usable_projections(base, s.projections or PROJECTIONS)
-    method_inputs = MethodInputs(language=language, projections=projections, layers=layers,
-                                 source=neuron_info or {}, lora_r=s.lora_r, lora_alpha=s.lora_alpha, lora_targets=s.lora_targets)
+    method_inputs = MethodInputs(
+        language=language,
+        projections=projections,
+        layers=layers,
+        source=neuron_info or {},
+        lora_r=s.lora_r,
+        lora_alpha=s.lora_alpha,
+        lora_targets=s.lora_targets,
+    )
     tuned = method.build(base, method_inputs)
-
-    def rebuild() -> nn.Module:
-        return method.build(load_model(s.model, dtype=s.dtype)[0], method_inputs)
-
-    info = _run_info(s, tuned, shape, inputs, neuron_info, train_data, valid_data, lr, max_grad_norm, projections)
+    info = _run_info(
+        s, tuned, shape, inputs, neuron_info, train_data, valid_data, lr, max_grad_norm, projections
+    )
 
     dp.barrier()  # every process has checked the directory before the main one changes it
     if dp.is_main:
         rundir.start(run, fresh=state == "fresh")
         write_json(run / rundir.RUN_FILE, info)
-        print(f"{s.method} on {language}: trainable params {info['trainable_params']:,d} of "
-              f"{info['total_params']:,d} ({info['trainable_percent']:.4f}%)"
-              + (f"; resuming {run}" if state == "resume" else ""))
+        print(
+            f"{s.method} on {language}: trainable params {info['trainable_params']:,d} of "
+            f"{info['total_params']:,d} ({info['trainable_percent']:.4f}%)"
+            + (f"; resuming {run}" if state == "resume" else "")
+        )
     dp.barrier()
-    trainer = RunTrainer(
-        model=tuned,
-        args=training_arguments(
-            output_dir=run.resolve() / rundir.CHECKPOINTS_DIR, max_steps=s.max_steps, batch_size=s.batch_size,
-            grad_accum=s.grad_accum, lr=lr, max_grad_norm=max_grad_norm, weight_decay=s.weight_decay,
-            warmup_steps=s.warmup_steps, eval_steps=s.eval_steps, save_steps=s.save_steps or s.eval_steps,
-            logging_steps=s.logging_steps, seed=s.seed, bf16=s.bf16),
+    trainer = _trainer(s, run, tuned, train_data, valid_data, lr, max_grad_norm, callbacks)
+    checkpoint = rundir.last_checkpoint(run) if state == "resume" else None
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if dp.is_main:
+        rebuild = lambda: method.build(load_model(s.model, dtype=s.dtype)[0], method_inputs)  # noqa: E731
+        _finish(run, trainer, method, rebuild, tokenizer, info, s)
+    dp.barrier()
+    return run
+
+
+def _trainer(
+    s: TrainSettings,
+    run: Path,
+    model: nn.Module,
+    train_data: WindowDataset,
+    valid_data: WindowDataset,
+    lr: float,
+    max_grad_norm: float,
+    callbacks: Sequence[Any],
+) -> RunTrainer:
+    args = training_arguments(
+        output_dir=run.resolve() / rundir.CHECKPOINTS_DIR,
+        max_steps=s.max_steps,
+        batch_size=s.batch_size,
+        grad_accum=s.grad_accum,
+        lr=lr,
+        max_grad_norm=max_grad_norm,
+        weight_decay=s.weight_decay,
+        warmup_steps=s.warmup_steps,
+        eval_steps=s.eval_steps,
+        save_steps=s.save_steps or s.eval_steps,
+        logging_steps=s.logging_steps,
+        seed=s.seed,
+        bf16=s.bf16,
+    )
+    return RunTrainer(
+        model=model,
+        args=args,
         train_dataset=train_data,
         eval_dataset=valid_data,
         data_collator=collate_windows,
         compute_loss_func=causal_lm_loss,
         callbacks=[CurvesCallback(run), *callbacks],
     )
-    checkpoint = rundir.last_checkpoint(run) if state == "resume" else None
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if dp.is_main:
-        _finish(run, trainer, method, rebuild, tokenizer, info, s)
-    dp.barrier()
-    return run
 
 
 def _method(s: TrainSettings) -> Method:
@@ -251,18 +294,33 @@ def _method(s: TrainSettings) -> Method:
     defaults = inspect.signature(train).parameters
     for name in ("neurons", "projections", "random_match", "lora_r", "lora_alpha", "lora_targets"):
         if name not in method.options and getattr(s, name) != defaults[name].default:
-            raise LangNeuronsError(f"--{name.replace('_', '-')} does not apply to --method {s.method}; drop it")
+            raise LangNeuronsError(
+                f"--{name.replace('_', '-')} does not apply to --method {s.method}; drop it"
+            )
     if method.selection and not s.neurons:
         raise LangNeuronsError(f"--method {s.method} needs a neuron set: pass --neurons FILE")
-    positive = {"max_steps": s.max_steps, "batch_size": s.batch_size, "grad_accum": s.grad_accum,
-                "eval_steps": s.eval_steps, "logging_steps": s.logging_steps, "lora_r": s.lora_r}
-    bad = [k for k, v in positive.items() if v < 1] + (["window"] if s.window < 2 else [])
-    bad += [k for k in ("weight_decay", "warmup_steps") if getattr(s, k) < 0]
+    rules = [
+        ("max-steps", s.max_steps >= 1),
+        ("batch-size", s.batch_size >= 1),
+        ("grad-accum", s.grad_accum >= 1),
+        ("eval-steps", s.eval_steps >= 1),
+        ("logging-steps", s.logging_steps >= 1),
+        ("lora-r", s.lora_r >= 1),
+        ("window", s.window >= 2),
+        ("weight-decay", s.weight_decay >= 0),
+        ("warmup-steps", s.warmup_steps >= 0),
+    ]
+    bad = [name for name, ok in rules if not ok]
     if bad:
-        raise LangNeuronsError(f"--{bad[0].replace('_', '-')} is out of range; it must be positive")
+        raise LangNeuronsError(
+            f"--{bad[0]} is out of range; pass a positive number (0 is allowed for "
+            "--weight-decay and --warmup-steps; --window needs at least 2)"
+        )
     if s.save_steps is not None and (s.save_steps < 1 or s.save_steps % s.eval_steps):
-        raise LangNeuronsError("--save-steps must be a multiple of --eval-steps (the best checkpoint is "
-                               "chosen by validation loss)")
+        raise LangNeuronsError(
+            "--save-steps must be a multiple of --eval-steps (the best checkpoint is "
+            "chosen by validation loss)"
+        )
     return method
 
 
@@ -273,7 +331,9 @@ def _resolve(s: TrainSettings, method: Method) -> tuple[float, float]:
     preset = PRESETS[s.preset]
     lr = s.lr if s.lr is not None else preset.lr.get(method.lr_group)
     if lr is None or lr <= 0:
-        raise LangNeuronsError(f"--preset {s.preset} sets no learning rate for {s.method}; pass a positive --lr")
+        raise LangNeuronsError(
+            f"--preset {s.preset} sets no learning rate for {s.method}; pass a positive --lr"
+        )
     return lr, preset.max_grad_norm
 
 
@@ -299,8 +359,9 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _selection(s: TrainSettings, method: Method, language: str, shape: FFNShape
-               ) -> tuple[list[torch.Tensor] | None, dict[str, Any] | None]:
+def _selection(
+    s: TrainSettings, method: Method, language: str, shape: FFNShape
+) -> tuple[list[torch.Tensor] | None, dict[str, Any] | None]:
     """Per-layer neuron indices for neurons/random (checked against the model), and what to record."""
     if method.selection is None:
         return None, None
@@ -308,21 +369,30 @@ def _selection(s: TrainSettings, method: Method, language: str, shape: FFNShape
 
     path = Path(s.neurons)
     if not path.is_file():
-        raise LangNeuronsError(f"neuron set {path} does not exist; pass the file `langneurons identify` wrote")
+        raise LangNeuronsError(
+            f"neuron set {path} does not exist; pass the file `langneurons identify` wrote"
+        )
     neuron_set = NeuronSet.load(path)
     neuron_set.validate(shape)
     if language not in neuron_set.languages:
-        raise LangNeuronsError(f"language {language} is not in {path} (it has {', '.join(neuron_set.languages)}); "
-                               "identify neurons for it first")
+        raise LangNeuronsError(
+            f"language {language} is not in {path} (it has {', '.join(neuron_set.languages)}); "
+            "identify neurons for it first"
+        )
     layers = neuron_set.layers(language)
     counts = [int(x.numel()) for x in layers]
     if sum(counts) == 0:
         raise LangNeuronsError(f"{path} selects no neurons for {language}; nothing to train")
     if method.selection == "random":
         layers = random_layers(counts, shape, match=s.random_match, seed=s.seed)
-    info = {"path": str(path.resolve()), "sha256": _sha256(path), "selection": method.selection,
-            "lape_count": sum(counts), "count": sum(int(x.numel()) for x in layers),
-            "per_layer": [int(x.numel()) for x in layers]}
+    info = {
+        "path": str(path.resolve()),
+        "sha256": _sha256(path),
+        "selection": method.selection,
+        "lape_count": sum(counts),
+        "count": sum(int(x.numel()) for x in layers),
+        "per_layer": [int(x.numel()) for x in layers],
+    }
     return [x.long() for x in layers], info
 
 
@@ -338,12 +408,23 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _run_info(s: TrainSettings, tuned: nn.Module, shape: FFNShape, inputs: dict[str, Any],
-              neuron_info: dict[str, Any] | None, train_data: WindowDataset, valid_data: WindowDataset,
-              lr: float, max_grad_norm: float, projections: tuple[str, ...]) -> dict[str, Any]:
+def _run_info(
+    s: TrainSettings,
+    tuned: nn.Module,
+    shape: FFNShape,
+    inputs: dict[str, Any],
+    neuron_info: dict[str, Any] | None,
+    train_data: WindowDataset,
+    valid_data: WindowDataset,
+    lr: float,
+    max_grad_norm: float,
+    projections: tuple[str, ...],
+) -> dict[str, Any]:
     trainable = sum(p.numel() for p in trainable_parameters(tuned).values())
     if trainable == 0:
-        raise LangNeuronsError(f"--method {s.method} leaves nothing to train on this model; check --projections")
+        raise LangNeuronsError(
+            f"--method {s.method} leaves nothing to train on this model; check --projections"
+        )
     total = sum(p.numel() for p in {id(p): p for p in tuned.parameters()}.values())
     return {
         "format": "langneurons-run/1",
@@ -352,17 +433,29 @@ def _run_info(s: TrainSettings, tuned: nn.Module, shape: FFNShape, inputs: dict[
         "model_path": str(_local_path(s.model) or ""),
         "language": normalize_language(s.language),
         "settings": s.recorded(),
-        "resolved": {"lr": lr, "max_grad_norm": max_grad_norm, "projections": list(projections),
-                     "save_steps": s.save_steps or s.eval_steps},
+        "resolved": {
+            "lr": lr,
+            "max_grad_norm": max_grad_norm,
+            "projections": list(projections),
+            "save_steps": s.save_steps or s.eval_steps,
+        },
         "inputs": inputs,
-        "base": {"architecture": shape.architecture, "num_layers": shape.num_layers, "ffn_size": shape.ffn_size,
-                 "hidden_size": shape.hidden_size},
+        "base": {
+            "architecture": shape.architecture,
+            "num_layers": shape.num_layers,
+            "ffn_size": shape.ffn_size,
+            "hidden_size": shape.hidden_size,
+        },
         "neurons": neuron_info,
         "trainable_params": trainable,
         "total_params": total,
         "trainable_percent": 100.0 * trainable / total,
-        "data": {"train_windows": len(train_data), "train_tokens": train_data.n_tokens,
-                 "valid_windows": len(valid_data), "valid_tokens": valid_data.n_tokens},
+        "data": {
+            "train_windows": len(train_data),
+            "train_tokens": train_data.n_tokens,
+            "valid_windows": len(valid_data),
+            "valid_tokens": valid_data.n_tokens,
+        },
         "versions": _versions(),
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -379,8 +472,15 @@ def _export_model(run: Path, trainer: RunTrainer, rebuild: Callable[[], nn.Modul
     return model
 
 
-def _finish(run: Path, trainer: RunTrainer, method: Method, rebuild: Callable[[], nn.Module], tokenizer,
-            info: dict[str, Any], s: TrainSettings) -> None:
+def _finish(
+    run: Path,
+    trainer: RunTrainer,
+    method: Method,
+    rebuild: Callable[[], nn.Module],
+    tokenizer,
+    info: dict[str, Any],
+    s: TrainSettings,
+) -> None:
     """Adapter, curves and results, then DONE last: a run without DONE is unfinished."""
     model = _export_model(run, trainer, rebuild)
     tmp = rundir.partial_dir(run / rundir.ADAPTER_DIR)
@@ -401,8 +501,10 @@ def _finish(run: Path, trainer: RunTrainer, method: Method, rebuild: Callable[[]
     }
     write_json(run / rundir.RUN_FILE, info)
     rundir.mark_done(run, info["result"]["finished"] + "\n")
-    print(f"trained {s.method} on {info['language']}: best validation loss {trainer.state.best_metric:.4f} "
-          f"at step {trainer.state.best_global_step}; run in {run}")
+    print(
+        f"trained {s.method} on {info['language']}: best validation loss {trainer.state.best_metric:.4f} "
+        f"at step {trainer.state.best_global_step}; run in {run}"
+    )
 
 
 def _recorded_base(info: dict[str, Any]) -> str:
@@ -423,7 +525,9 @@ def load_trained(run_dir: str | Path, base_model: str | None = None) -> tuple[nn
     run = Path(run_dir)
     info = rundir.read_run(run)
     if not rundir.is_done(run):
-        raise LangNeuronsError(f"{run} is unfinished (no {rundir.DONE_FILE}); re-run its train command to finish it")
+        raise LangNeuronsError(
+            f"{run} is unfinished (no {rundir.DONE_FILE}); re-run its train command to finish it"
+        )
     if info.get("method") not in METHODS:
         raise LangNeuronsError(f"{run / rundir.RUN_FILE} names an unknown method {info.get('method')!r}")
     method = METHODS[info["method"]]
@@ -436,13 +540,16 @@ def load_trained(run_dir: str | Path, base_model: str | None = None) -> tuple[nn
             base = base_model or _recorded_base(info)
             model, tokenizer = load_model(base, dtype=dtype)
             if model_fingerprint(model) != info["inputs"]["base_fingerprint"]:
-                raise LangNeuronsError(f"the base model {base} is not the one {run} was trained on; "
-                                       "pass --base-model with the original weights")
+                raise LangNeuronsError(
+                    f"the base model {base} is not the one {run} was trained on; "
+                    "pass --base-model with the original weights"
+                )
             model = method.load(model, adapter)
     except _CORRUPT as e:
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LangNeuronsError(f"the adapter in {adapter} is unreadable ({message}); "
-                               "re-run training with --overwrite") from e
+        raise LangNeuronsError(
+            f"the adapter in {adapter} is unreadable ({message}); re-run training with --overwrite"
+        ) from e
     return model.eval(), tokenizer
 
 
@@ -463,9 +570,13 @@ def merge(run: str, *, out: str, base_model: str | None = None, overwrite: bool 
     _refuse_base_inside(target, base_model or _recorded_base(info))
     if target.exists() and not (target.is_dir() and not any(target.iterdir())):
         if not overwrite:
-            raise LangNeuronsError(f"{target} already exists; pass --overwrite to replace it or choose another --out")
+            raise LangNeuronsError(
+                f"{target} already exists; pass --overwrite to replace it or choose another --out"
+            )
         if not (target / "config.json").is_file():
-            raise LangNeuronsError(f"{target} is not a model directory; refusing to replace it, choose another --out")
+            raise LangNeuronsError(
+                f"{target} is not a model directory; refusing to replace it, choose another --out"
+            )
     model, tokenizer = load_trained(run_path, base_model)
     plain = merged(model)
     if hasattr(plain.config, "langneurons_model_id"):

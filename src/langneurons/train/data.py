@@ -17,8 +17,10 @@ class WindowDataset(Dataset):
 
     def __init__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         if input_ids.shape != attention_mask.shape or input_ids.dim() != 2:
-            raise ValueError(f"windows must be [n, window] tensors of one shape, got {tuple(input_ids.shape)} "
-                             f"and {tuple(attention_mask.shape)}")
+            raise ValueError(
+                f"windows must be [n, window] tensors of one shape, got {tuple(input_ids.shape)} "
+                f"and {tuple(attention_mask.shape)}"
+            )
         self.input_ids = input_ids.long()
         self.attention_mask = attention_mask.long()
 
@@ -33,13 +35,17 @@ class WindowDataset(Dataset):
         return int(self.attention_mask.sum())
 
 
-def load_windows(tokenizer, texts: list[str], *, window: int, max_tokens: int | None, what: str) -> WindowDataset:
+def load_windows(
+    tokenizer, texts: list[str], *, window: int, max_tokens: int | None, what: str
+) -> WindowDataset:
     """Pack ``texts`` into windows (at most ``max_tokens`` tokens); ``what`` names the data in errors."""
     if not texts or not any(t.strip() for t in texts):
         raise LangNeuronsError(f"no {what} text; pick a language and corpus that have it")
     ids, mask = token_windows(tokenizer, texts, window=window, max_tokens=max_tokens, allow_short=True)
     if ids.shape[0] == 0 or int(mask.sum()) < 2:
-        raise LangNeuronsError(f"the {what} text gives no tokens to train on; pick a language and corpus that have it")
+        raise LangNeuronsError(
+            f"the {what} text gives no tokens to train on; pick a language and corpus that have it"
+        )
     return WindowDataset(ids, mask)
 
 
@@ -57,14 +63,17 @@ def collate_windows(rows: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tens
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
-def causal_lm_loss(outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None) -> torch.Tensor:
+def causal_lm_loss(
+    outputs, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None
+) -> torch.Tensor:
     """Next-token cross-entropy summed over real tokens and divided by the real tokens of the whole
     (accumulated, all-process) batch when the Trainer knows that number, else by this batch's."""
     logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
     logits = logits[:, :-1].float()
     target = labels[:, 1:].to(logits.device)
-    total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                            ignore_index=IGNORE_INDEX, reduction="sum")
+    total = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
     if num_items_in_batch is None:
         num_items_in_batch = (target != IGNORE_INDEX).sum().clamp(min=1)
     return total / num_items_in_batch

@@ -61,8 +61,8 @@ def ffn_modules(model: nn.Module, projections: tuple[str, ...]) -> list[nn.Modul
     """The FFN projection modules named by ``projections`` in every layer (a fused gate_up counts once)."""
     modules: dict[int, nn.Module] = {}
     for layer in ffn_layers(model):
-        by_name = {"gate": layer.gate if layer.gate is not None else (layer.up if layer.spec.fused_gate_up else None),
-                   "up": layer.up, "down": layer.down}
+        gate = layer.up if layer.spec.fused_gate_up else layer.gate  # None in a non-gated FFN
+        by_name = {"gate": gate, "up": layer.up, "down": layer.down}
         for name in projections:
             if by_name[name] is not None:
                 modules[id(by_name[name])] = by_name[name]
@@ -73,7 +73,9 @@ def usable_projections(model: nn.Module, projections: list[str] | tuple[str, ...
     """Check projection names; a non-gated FFN (GPT-2, BLOOM) has no gate, which is dropped."""
     unknown = sorted(set(projections) - set(PROJECTIONS))
     if unknown or not projections:
-        raise LangNeuronsError(f"unknown projection(s) {', '.join(unknown) or '(none)'}; use some of gate,up,down")
+        raise LangNeuronsError(
+            f"unknown projection(s) {', '.join(unknown) or '(none)'}; use some of gate,up,down"
+        )
     spec = ffn_spec(model)
     kept = tuple(p for p in PROJECTIONS if p in projections and (p != "gate" or spec.gated))
     if not kept:
@@ -82,7 +84,8 @@ def usable_projections(model: nn.Module, projections: list[str] | tuple[str, ...
 
 
 def _module_regex(model: nn.Module, projections: tuple[str, ...]) -> str:
-    """A peft ``target_modules`` regex for exactly these FFN projections (GPT-2's attention also has c_proj)."""
+    """A peft ``target_modules`` regex for exactly these FFN projections (a plain name would also match
+    GPT-2's attention ``c_proj``)."""
     spec = ffn_spec(model)
     names = {"gate": spec.gate or (spec.up if spec.fused_gate_up else None), "up": spec.up, "down": spec.down}
     chosen = sorted({names[p] for p in projections if names[p]})
@@ -95,8 +98,9 @@ def _module_regex(model: nn.Module, projections: tuple[str, ...]) -> str:
 def _build_neurons(model: nn.Module, inputs: MethodInputs) -> nn.Module:
     from ..tuners.neurons import NeuronTuningConfig, get_neuron_model
 
-    config = NeuronTuningConfig(languages=[inputs.language], projections=inputs.projections,
-                                neuron_set=dict(inputs.source))
+    config = NeuronTuningConfig(
+        languages=[inputs.language], projections=inputs.projections, neuron_set=dict(inputs.source)
+    )
     return get_neuron_model(model, config, {inputs.language: inputs.layers})
 
 
@@ -106,7 +110,9 @@ def _load_neurons(model: nn.Module, path: Path) -> nn.Module:
     return NeuronModel.from_pretrained(model, path)
 
 
-def random_layers(counts: list[int], shape: FFNShape, *, match: Literal["layer", "total"], seed: int) -> list[torch.Tensor]:
+def random_layers(
+    counts: list[int], shape: FFNShape, *, match: Literal["layer", "total"], seed: int
+) -> list[torch.Tensor]:
     """Random neurons as many as ``counts``: per layer (``layer``) or the same total over all layers
     (``total``, as the paper did); seeded, sorted per layer."""
     gen = torch.Generator().manual_seed(seed)
@@ -138,8 +144,10 @@ def _load_ffn(model: nn.Module, path: Path) -> nn.Module:
     params = dict(model.named_parameters())
     wrong = [n for n, t in tensors.items() if n not in params or params[n].shape != t.shape]
     if wrong or not tensors:
-        raise LangNeuronsError(f"{path / FFN_FILE} does not fit this base model ({', '.join(wrong[:3]) or 'empty'}); "
-                               "pass the base model the run was trained on")
+        raise LangNeuronsError(
+            f"{path / FFN_FILE} does not fit this base model ({', '.join(wrong[:3]) or 'empty'}); "
+            "pass the base model the run was trained on"
+        )
     with torch.no_grad():
         for n, t in tensors.items():
             params[n].copy_(t)
@@ -168,8 +176,13 @@ def _peft():
 def _build_lora(model: nn.Module, inputs: MethodInputs) -> nn.Module:
     peft = _peft()
     targets = inputs.lora_targets or _module_regex(model, inputs.projections)
-    config = peft.LoraConfig(r=inputs.lora_r, lora_alpha=inputs.lora_alpha, lora_dropout=0.0,
-                             target_modules=targets, task_type="CAUSAL_LM")
+    config = peft.LoraConfig(
+        r=inputs.lora_r,
+        lora_alpha=inputs.lora_alpha,
+        lora_dropout=0.0,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
     return _get_peft_model(peft, model, config)
 
 
@@ -178,8 +191,11 @@ def _build_ia3(model: nn.Module, inputs: MethodInputs) -> nn.Module:
     i.e. one learned factor per neuron)."""
     peft = _peft()
     feedforward = _module_regex(model, ("down",)) if "down" in inputs.projections else []
-    config = peft.IA3Config(target_modules=_module_regex(model, inputs.projections),
-                            feedforward_modules=feedforward, task_type="CAUSAL_LM")
+    config = peft.IA3Config(
+        target_modules=_module_regex(model, inputs.projections),
+        feedforward_modules=feedforward,
+        task_type="CAUSAL_LM",
+    )
     return _get_peft_model(peft, model, config)
 
 
@@ -195,14 +211,31 @@ def _load_peft(model: nn.Module, path: Path) -> nn.Module:
 
 
 METHODS: dict[str, Method] = {
-    "neurons": Method(_build_neurons, _save_pretrained, _load_neurons, "sparse",
-                      frozenset({"neurons", "projections"}), selection="lape"),
-    "random": Method(_build_neurons, _save_pretrained, _load_neurons, "sparse",
-                     frozenset({"neurons", "projections", "random_match"}), selection="random"),
+    "neurons": Method(
+        _build_neurons,
+        _save_pretrained,
+        _load_neurons,
+        "sparse",
+        frozenset({"neurons", "projections"}),
+        selection="lape",
+    ),
+    "random": Method(
+        _build_neurons,
+        _save_pretrained,
+        _load_neurons,
+        "sparse",
+        frozenset({"neurons", "projections", "random_match"}),
+        selection="random",
+    ),
     "ffn": Method(_build_ffn, _save_ffn, _load_ffn, "dense", frozenset({"projections"})),
     "full": Method(_build_full, _save_pretrained, None, "dense"),
-    "lora": Method(_build_lora, _save_pretrained, _load_peft, "sparse",
-                   frozenset({"projections", "lora_r", "lora_alpha", "lora_targets"})),
+    "lora": Method(
+        _build_lora,
+        _save_pretrained,
+        _load_peft,
+        "sparse",
+        frozenset({"projections", "lora_r", "lora_alpha", "lora_targets"}),
+    ),
     "ia3": Method(_build_ia3, _save_pretrained, _load_peft, "sparse", frozenset({"projections"})),
 }
 """Method name -> how to build, save and load it."""

@@ -24,9 +24,13 @@ def read_run(run: Path) -> dict[str, Any]:
     try:
         return json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
     except FileNotFoundError as e:
-        raise LangNeuronsError(f"{run} is not a training run (no {RUN_FILE}); pass the --out of `langneurons train`") from e
+        raise LangNeuronsError(
+            f"{run} is not a training run (no {RUN_FILE}); pass the --out of `langneurons train`"
+        ) from e
     except (OSError, ValueError) as e:
-        raise LangNeuronsError(f"{run / RUN_FILE} is unreadable ({e}); re-run training with --overwrite") from e
+        raise LangNeuronsError(
+            f"{run / RUN_FILE} is unreadable ({e}); re-run training with --overwrite"
+        ) from e
 
 
 def is_done(run: Path) -> bool:
@@ -38,7 +42,9 @@ def _differences(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ..
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
 
-def run_state(run: Path, settings: dict[str, Any], *, overwrite: bool, resume: bool) -> Literal["fresh", "resume"]:
+def run_state(
+    run: Path, settings: dict[str, Any], *, overwrite: bool, resume: bool
+) -> Literal["fresh", "resume"]:
     """What to do with ``run``: start it (absent, empty or ``--overwrite``) or resume an unfinished run
     with identical settings; anything else is refused before anything is written."""
     if not run.exists() or (run.is_dir() and not any(run.iterdir())):
@@ -46,17 +52,27 @@ def run_state(run: Path, settings: dict[str, Any], *, overwrite: bool, resume: b
     if not run.is_dir():
         raise LangNeuronsError(f"{run} exists and is not a directory; choose another --out")
     if not (run / RUN_FILE).is_file():
-        raise LangNeuronsError(f"{run} exists and is not a training run; choose another --out (it is never deleted)")
+        raise LangNeuronsError(
+            f"{run} exists and is not a training run; choose another --out (it is never deleted)"
+        )
     if overwrite:
         return "fresh"
     if is_done(run):
-        raise LangNeuronsError(f"{run} holds a finished run; pass --overwrite to replace it or choose another --out")
+        raise LangNeuronsError(
+            f"{run} holds a finished run; pass --overwrite to replace it or choose another --out"
+        )
     if not resume:
-        raise LangNeuronsError(f"{run} holds an unfinished run; drop --no-resume to continue it or pass --overwrite")
-    changed = _differences(read_run(run).get("settings", {}), settings, ignore=("out",))  # out: how it is spelt
+        raise LangNeuronsError(
+            f"{run} holds an unfinished run; drop --no-resume to continue it or pass --overwrite"
+        )
+    changed = _differences(
+        read_run(run).get("settings", {}), settings, ignore=("out",)
+    )  # out: how it is spelt
     if changed:
-        raise LangNeuronsError(f"{run} holds an unfinished run with other settings ({'; '.join(changed[:3])}); "
-                               "pass --overwrite to start again or choose another --out")
+        raise LangNeuronsError(
+            f"{run} holds an unfinished run with other settings ({'; '.join(changed[:3])}); "
+            "pass --overwrite to start again or choose another --out"
+        )
     return "resume"
 
 
@@ -64,8 +80,10 @@ def check_same_inputs(run: Path, inputs: dict[str, Any]) -> None:
     """On resume, the base weights and neuron file must be the ones the run started with."""
     changed = _differences({k: read_run(run).get("inputs", {}).get(k) for k in inputs}, inputs)
     if changed:
-        raise LangNeuronsError(f"the inputs of {run} changed since it started ({'; '.join(changed[:2])}); "
-                               "pass --overwrite to start again")
+        raise LangNeuronsError(
+            f"the inputs of {run} changed since it started ({'; '.join(changed[:2])}); "
+            "pass --overwrite to start again"
+        )
 
 
 def last_checkpoint(run: Path) -> Path | None:
@@ -73,8 +91,11 @@ def last_checkpoint(run: Path) -> Path | None:
     folder = run / CHECKPOINTS_DIR
     if not folder.is_dir():
         return None
-    done = [(int(m.group(1)), p) for p in folder.iterdir()
-            if (m := _CHECKPOINT.match(p.name)) and (p / "trainer_state.json").is_file()]
+    done = [
+        (int(m.group(1)), p)
+        for p in folder.iterdir()
+        if (m := _CHECKPOINT.match(p.name)) and (p / "trainer_state.json").is_file()
+    ]
     return max(done)[1] if done else None
 
 

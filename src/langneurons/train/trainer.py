@@ -34,7 +34,9 @@ def _clean(name: str) -> str:
     return name
 
 
-def trainable_state(model: nn.Module, state_dict: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor] | None:
+def trainable_state(
+    model: nn.Module, state_dict: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor] | None:
     """The trained tensors out of ``state_dict`` (default: the model's own); None when it lacks them
     (DeepSpeed ZeRO-3 without gathered weights: its own checkpoint then holds them)."""
     state = {_clean(k): v for k, v in (state_dict if state_dict is not None else model.state_dict()).items()}
@@ -52,7 +54,9 @@ def load_trainable(model: nn.Module, path: Path) -> None:
         raise LangNeuronsError(f"checkpoint {path} is unreadable ({e}); start again with --overwrite") from e
     params = {_clean(n): p for n, p in trainable_parameters(model).items()}
     if set(tensors) != set(params) or any(tensors[n].shape != p.shape for n, p in params.items()):
-        raise LangNeuronsError(f"{path} holds other parameters than this run trains; start again with --overwrite")
+        raise LangNeuronsError(
+            f"{path} holds other parameters than this run trains; start again with --overwrite"
+        )
     with torch.no_grad():
         for name, p in params.items():
             p.copy_(tensors[name])
@@ -83,7 +87,9 @@ class RunTrainer(Trainer):
     def _load_best_model(self) -> None:
         if self._sharded():
             return super()._load_best_model()
-        load_trainable(self.accelerator.unwrap_model(self.model), Path(self.state.best_model_checkpoint) / TRAINABLE_FILE)
+        load_trainable(
+            self.accelerator.unwrap_model(self.model), Path(self.state.best_model_checkpoint) / TRAINABLE_FILE
+        )
 
 
 def curves_rows(log_history: list[dict]) -> list[dict[str, float | int | str]]:
@@ -92,7 +98,9 @@ def curves_rows(log_history: list[dict]) -> list[dict[str, float | int | str]]:
     for entry in log_history:
         for key, column in (("loss", "train_loss"), ("eval_loss", "eval_loss")):
             if key in entry and "step" in entry:
-                rows.setdefault(entry["step"], {"step": entry["step"], "train_loss": "", "eval_loss": ""})[column] = entry[key]
+                rows.setdefault(entry["step"], {"step": entry["step"], "train_loss": "", "eval_loss": ""})[
+                    column
+                ] = entry[key]
     return [rows[s] for s in sorted(rows)]
 
 
