@@ -172,3 +172,11 @@ def test_the_optimizer_holds_exactly_the_trained_parameters(tmp_path, method):
     assert held == trained and trained
     assert any(not p.requires_grad for p in tuned.parameters())  # something is frozen, and not held
     assert any(group["weight_decay"] == 0.5 and group["params"] for group in optimizer.param_groups)
+
+
+def test_paper_preset_learning_rates():
+    from langneurons.train import default_lr
+
+    assert [default_lr(m) for m in ("neurons", "random", "lora", "ia3")] == [1e-4] * 4
+    assert default_lr("full") == default_lr("ffn") == 1e-5
+    assert default_lr("neurons", "none") is None

@@ -109,6 +109,7 @@ def test_options_that_do_not_fit_the_method(ws, method, option):
         ({"projections": ["gate", "mlp"]}, "unknown projection"),
         ({"preset": "none", "lr": None}, "pass a positive --lr"),
         ({"language": "xx_Nope"}, "not in corpus"),
+        ({"window": 1000}, "exceeds the model's 256 positions"),
         ({"corpus": "/no/such/corpus"}, "corpus"),
     ],
 )
@@ -238,3 +239,13 @@ def test_command_shapes(ws, done_run, tmp_path):
     assert (ns.max_steps, ns.lr, ns.projections, ns.resume) == (7, 1e-4, ["up", "down"], False)
     ns = parser.parse_args(["merge", "RUN", "--out", "DIR"])
     assert (ns.run, ns.out) == ("RUN", "DIR")
+
+
+def test_resume_refuses_changed_text(ws, tmp_path):
+    corpus = make_corpus(tmp_path)
+    run = train(**args(ws, out="changed-text", corpus=str(corpus)))
+    (run / "DONE").unlink()
+    text = corpus / f"{LANGUAGE}.txt"
+    text.write_text(text.read_text().replace("il ", "ix "))
+    with pytest.raises(LangNeuronsError, match="data_fingerprint"):
+        train(**args(ws, out="changed-text", corpus=str(corpus)))

@@ -24,7 +24,17 @@ A run directory ``RUN`` (the ``--out`` of ``langneurons train``) holds:
 model directory.
 """
 
-from .api import PRESETS, TrainSettings, load_trained, merge, run_training, train
+from .api import PRESETS, TrainSettings, default_lr, load_trained, merge, run_training, train
 from .methods import METHODS, Method
 
-__all__ = ["METHODS", "PRESETS", "Method", "TrainSettings", "load_trained", "merge", "run_training", "train"]
+__all__ = [
+    "METHODS",
+    "PRESETS",
+    "Method",
+    "TrainSettings",
+    "default_lr",
+    "load_trained",
+    "merge",
+    "run_training",
+    "train",
+]

@@ -191,6 +191,7 @@ def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
         raise LangNeuronsError(f"language {language} is not in corpus {texts.name}; pick one it has")
 
     base, tokenizer = load_model(s.model, dtype=s.dtype)
+    _check_window(s.window, base)
     shape = ffn_shape(base)
     layers, neuron_info = _selection(s, method, language, shape)
     train_data, valid_data = (
@@ -206,6 +207,7 @@ def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
     inputs = {
         "base_fingerprint": model_fingerprint(base),
         "neurons_sha256": neuron_info and neuron_info["sha256"],
+        "data_fingerprint": f"{train_data.fingerprint()}:{valid_data.fingerprint()}",
     }
     if state == "resume":
         rundir.check_same_inputs(run, inputs)
@@ -324,12 +326,23 @@ def _method(s: TrainSettings) -> Method:
     return method
 
 
+def _check_window(window: int, model: nn.Module) -> None:
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    if limit and window > limit:
+        raise LangNeuronsError(f"--window {window} exceeds the model's {limit} positions; pass --window {limit} or less")
+
+
+def default_lr(method: str, preset: str = "paper") -> float | None:
+    """The learning rate ``preset`` gives ``method`` (None: the preset needs --lr)."""
+    return PRESETS[preset].lr.get(METHODS[method].lr_group)
+
+
 def _resolve(s: TrainSettings, method: Method) -> tuple[float, float]:
     """The learning rate and gradient clipping the run uses."""
     if s.preset not in PRESETS:
         raise LangNeuronsError(f"unknown preset {s.preset!r}; use one of {', '.join(PRESETS)}")
     preset = PRESETS[s.preset]
-    lr = s.lr if s.lr is not None else preset.lr.get(method.lr_group)
+    lr = s.lr if s.lr is not None else default_lr(s.method, s.preset)
     if lr is None or lr <= 0:
         raise LangNeuronsError(
             f"--preset {s.preset} sets no learning rate for {s.method}; pass a positive --lr"

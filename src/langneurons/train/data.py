@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
@@ -33,6 +35,14 @@ class WindowDataset(Dataset):
     @property
     def n_tokens(self) -> int:
         return int(self.attention_mask.sum())
+
+    def fingerprint(self) -> str:
+        """A hash of the windows, so a resumed run can tell that its text changed."""
+        h = hashlib.sha256()
+        for t in (self.input_ids, self.attention_mask):
+            h.update(str(tuple(t.shape)).encode())
+            h.update(t.contiguous().numpy().tobytes())
+        return h.hexdigest()[:16]
 
 
 def load_windows(
