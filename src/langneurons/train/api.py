@@ -245,7 +245,8 @@ def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
     dp.barrier()
     trainer = _trainer(s, run, tuned, train_data, valid_data, lr, max_grad_norm, callbacks)
     checkpoint = rundir.last_checkpoint(run) if state == "resume" else None
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if not (checkpoint and trainer.restore_finished(checkpoint)):
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if dp.is_main:
         rebuild = lambda: method.build(load_model(s.model, dtype=s.dtype)[0], method_inputs)  # noqa: E731
         _finish(run, trainer, method, rebuild, tokenizer, info, s)

@@ -17,7 +17,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainerState, TrainingArguments
+from transformers.trainer import TRAINER_STATE_NAME
 
 from ..atomic import write_json, write_safetensors, write_text
 from ..errors import LangNeuronsError
@@ -90,6 +91,19 @@ class RunTrainer(Trainer):
         load_trainable(
             self.accelerator.unwrap_model(self.model), Path(self.state.best_model_checkpoint) / TRAINABLE_FILE
         )
+
+
+    def restore_finished(self, checkpoint: Path) -> bool:
+        """If ``checkpoint`` already reached ``max_steps`` (the run was killed after training, before it was
+        finished), take its state and best weights and return True: ``train()`` would run one step more."""
+        state = TrainerState.load_from_json(str(checkpoint / TRAINER_STATE_NAME))
+        if state.global_step < self.args.max_steps:
+            return False
+        self.state = state
+        if not self._sharded():  # sharded runs export from the checkpoint files themselves
+            best = Path(state.best_model_checkpoint or checkpoint)
+            load_trainable(self.accelerator.unwrap_model(self.model), best / TRAINABLE_FILE)
+        return True
 
 
 def curves_rows(log_history: list[dict]) -> list[dict[str, float | int | str]]:
