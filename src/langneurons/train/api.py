@@ -328,9 +328,12 @@ def _method(s: TrainSettings) -> Method:
 
 
 def _check_window(window: int, model: nn.Module) -> None:
-    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    config = model.config
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
     if limit and window > limit:
-        raise LangNeuronsError(f"--window {window} exceeds the model's {limit} positions; pass --window {limit} or less")
+        raise LangNeuronsError(
+            f"--window {window} exceeds the model's {limit} positions; pass --window {limit} or less"
+        )
 
 
 def default_lr(method: str, preset: str = "paper") -> float | None:
