@@ -15,6 +15,8 @@ COMMANDS: dict[str, str] = {
     "fetch": "langneurons.fetch:fetch",
     "record": "langneurons.record:record",
     "identify": "langneurons.lape:identify_files",
+    "train": "langneurons.train:train",
+    "merge": "langneurons.train:merge",
     "analyze": "langneurons.analysis.commands:analyze",
     "report": "langneurons.report:report",
 }
