@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "merge": "langneurons.train:merge",
     "analyze": "langneurons.analysis.commands:analyze",
     "report": "langneurons.report:report",
+    "experiment": "langneurons.experiment:experiment",
+    "demo": "langneurons.demo:demo",
 }
 GROUPS: dict[str, dict[str, str]] = {
     "corpus": {"languages": "langneurons.corpus:list_languages"},

@@ -24,7 +24,7 @@ A run directory ``RUN`` (the ``--out`` of ``langneurons train``) holds:
 model directory.
 """
 
-from .api import PRESETS, TrainSettings, default_lr, load_trained, merge, run_training, train
+from .api import PRESETS, TrainSettings, default_lr, load_adapted, load_trained, merge, run_training, train
 from .methods import METHODS, Method
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "Method",
     "TrainSettings",
     "default_lr",
+    "load_adapted",
     "load_trained",
     "merge",
     "run_training",

@@ -570,6 +570,30 @@ def load_trained(run_dir: str | Path, base_model: str | None = None) -> tuple[nn
     return model.eval(), tokenizer
 
 
+def load_adapted(model: str, adapter: str | None = None, *, dtype: str = "float32", device: str = "cpu"):
+    """``(model, tokenizer)`` for evaluation and analysis: a base model, or a base with anything trained on it.
+
+    ``adapter`` may be a training run directory (any method), a neuron-tuner adapter or a peft adapter
+    directory (attached in memory, nothing merged on disk); ``None`` loads ``model`` alone.
+    """
+    if adapter is None:
+        return load_model(model, dtype=dtype, device=device)
+    path = Path(adapter)
+    if (path / rundir.RUN_FILE).is_file():
+        tuned, tokenizer = load_trained(path, base_model=model)
+        return tuned.to(device), tokenizer
+    for name, method in (("adapter_config.json", "lora"), ("neuron_config.json", "neurons")):
+        if (path / name).is_file():
+            base, tokenizer = load_model(model, dtype=dtype, device=device)
+            try:
+                return METHODS[method].load(base, path).eval(), tokenizer
+            except _CORRUPT as e:
+                raise LangNeuronsError(f"the adapter in {path} is unreadable ({type(e).__name__}); "
+                                       "re-create it") from e
+    raise LangNeuronsError(f"{adapter} is not a training run, a neuron adapter or a peft adapter directory; "
+                           "pass the --out of `langneurons train`")
+
+
 def merge(run: str, *, out: str, base_model: str | None = None, overwrite: bool = False) -> Path:
     """Merge a finished run's adapter into its base and save a plain Hugging Face model directory.
 
