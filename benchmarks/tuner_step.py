@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import gc
 import json
 import os
 import platform
@@ -164,7 +163,6 @@ class Runner:
             torch.cuda.synchronize()
 
     def timed_step(self, record: bool) -> None:
-        gc.collect()
         if self.cuda:
             torch.cuda.reset_peak_memory_stats()
         start = torch.cuda.memory_allocated() if self.cuda else 0

@@ -76,6 +76,8 @@ class NeuronModel(nn.Module):
         # Plain lists: not registered as submodules, so names and state_dict stay those of the base.
         self._ffn: list[FFNLayer] = ffn_layers(model)
         self._decoder: list[nn.Module] = list(decoder_layers(model))
+        if any(hasattr(layer.mlp, DELTAS_ATTR) for layer in self._ffn):
+            raise LangNeuronsError("this model already has neuron deltas; unload() them first")
         self._requires_grad = {name: p.requires_grad for name, p in model.named_parameters()}
         self._hooks: list[Any] = []
         self._input_grads_enabled = False
@@ -89,8 +91,6 @@ class NeuronModel(nn.Module):
 
     def _attach(self, layer: FFNLayer) -> None:
         spec, cfg = layer.spec, self.neuron_config
-        if hasattr(layer.mlp, DELTAS_ATTR):
-            raise LangNeuronsError(f"layer {layer.index} already has neuron deltas; call unload() first")
         device = layer.down.weight.device
         idx = {lang: self.neuron_indices[lang][layer.index].to(device) for lang in cfg.languages}
         common = dict(dtype=torch_dtype(cfg.delta_dtype), device=device)
@@ -108,12 +108,11 @@ class NeuronModel(nn.Module):
 
     def named_deltas(self) -> Iterator[tuple[str, nn.Parameter]]:
         """``("layers.<i>.<language>.<gate|up|down>[_bias]", parameter)`` per delta, in a fixed order."""
-        for layer in self._ffn:
-            for proj, delta in getattr(layer.mlp, DELTAS_ATTR).items():
-                for lang, p in delta.weight.items():
-                    yield f"layers.{layer.index}.{lang}.{proj}", p
-                for lang, p in (delta.bias or {}).items():
-                    yield f"layers.{layer.index}.{lang}.{proj}_bias", p
+        for layer, proj, delta in self._deltas():
+            for lang, p in delta.weight.items():
+                yield f"layers.{layer.index}.{lang}.{proj}", p
+            for lang, p in (delta.bias or {}).items():
+                yield f"layers.{layer.index}.{lang}.{proj}_bias", p
 
     def _deltas(self) -> Iterator[tuple[FFNLayer, str, NeuronDelta]]:
         for layer in self._ffn:
