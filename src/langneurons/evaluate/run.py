@@ -1,0 +1,473 @@
+"""``langneurons evaluate`` and ``langneurons compare``: what an adaptation did, across languages.
+
+A run is a list of *jobs*, one per (task, label); each finished job is written to the results file at
+once, and a re-run with the same settings skips the jobs already there (the model is not even loaded
+when nothing is left to do). Jobs that cannot run (offline, no held-out text, lm-eval missing) are
+recorded under ``skipped`` with a one-line reason and retried next time; they never count as zero.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from ..atomic import write_text
+from ..errors import LangNeuronsError
+from ..models import resolve_model
+from .deactivation import deactivation_matrix
+from .harness import Harness, hub_offline, require_lm_eval, unwrap
+from .intrinsic import score_texts
+from .paper_tasks import ENGLISH_TASKS, belebele_task, flores_tasks, sib200_task
+from .results import Results, deactivation_table, load_results, markdown_table
+from .udhr_tasks import continuation_docs, continuation_task, translation_docs, translation_task, write_jsonl
+
+OFFLINE_SUITES = ("intrinsic", "udhr")
+ONLINE_SUITES = ("flores", "belebele", "sib200", "english")
+SUITES = OFFLINE_SUITES + ONLINE_SUITES + ("deactivation",)
+SUITE_GROUPS = {"offline": OFFLINE_SUITES, "paper": ONLINE_SUITES, "all": OFFLINE_SUITES + ONLINE_SUITES}
+ONLINE_TASKS = frozenset({"flores", "belebele", "sib200", *ENGLISH_TASKS})
+ENGLISH = "eng_Latn"
+
+
+class Skip(Exception):
+    """A job that cannot run here; the message is the one-line reason."""
+
+
+def expand_suites(suites: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for s in suites:
+        for name in SUITE_GROUPS.get(s, (s,)):
+            if name not in SUITES:
+                choices = ", ".join((*SUITES, *SUITE_GROUPS))
+                raise LangNeuronsError(f"unknown suite {name!r}; choose from {choices}")
+            out += [name] if name not in out else []
+    return out
+
+
+# ----- the model, its adapter and the run's description ------------------------------------------
+
+
+def adapter_config(adapter: str) -> tuple[Path, dict[str, Any]]:
+    """The adapter directory (``adapter`` or its one sub-folder holding an adapter) and its config."""
+    root = Path(adapter)
+    if not root.is_dir():
+        raise LangNeuronsError(f"adapter {adapter} is not a directory; pass the folder save_pretrained wrote")
+    names = ("neuron_config.json", "adapter_config.json")
+    found = [d for d in [root, *sorted(p for p in root.iterdir() if p.is_dir())] if any((d / n).is_file() for n in names)]
+    if not found:
+        raise LangNeuronsError(f"no neuron_config.json or adapter_config.json in {adapter} or its sub-folders")
+    if len(found) > 1 and found[0] != root:
+        raise LangNeuronsError(f"{adapter} holds several adapters ({', '.join(p.name for p in found)}); pass one")
+    path = found[0]
+    name = next(n for n in names if (path / n).is_file())
+    return path, json.loads((path / name).read_text(encoding="utf-8"))
+
+
+def files_stamp(path: str | Path) -> dict[str, list[int]] | None:
+    """Size and modification time of each file of a local model or adapter folder (None for a hub id):
+    part of the cache key, so that a model retrained in place is evaluated again."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(path.iterdir()) if p.is_file()}
+
+
+def run_info(model: str, adapter: str | None, name: str | None, method: str | None) -> dict[str, Any]:
+    target = None
+    detected = "base"
+    if adapter:
+        _, cfg = adapter_config(adapter)
+        detected = str(cfg.get("method") or cfg.get("peft_type") or "adapter").lower()
+        langs = cfg.get("languages") or []
+        target = langs[0] if len(langs) == 1 else ",".join(langs) or None
+    return {
+        "name": name or (Path(adapter).name if adapter else model),
+        "method": method or detected,
+        "model": model,
+        "adapter": adapter,
+        "target_language": target,
+    }
+
+
+def load_adapted(model: str, adapter: str | None, *, dtype: str, device: str):
+    """``(model, tokenizer)`` with the adapter attached in memory (a neuron adapter or any peft adapter)."""
+    from ..models import load_model
+
+    base, tokenizer = load_model(model, dtype=dtype, device=device)
+    if adapter is None:
+        return base, tokenizer
+    path, cfg = adapter_config(adapter)
+    if "peft_type" not in cfg:
+        from ..tuners.neurons import NeuronModel
+
+        return NeuronModel.from_pretrained(base, path).eval(), tokenizer
+    try:
+        from peft import PeftModel
+    except ImportError as e:
+        raise LangNeuronsError("a peft adapter needs peft: pip install 'langneurons[baselines]'") from e
+    try:
+        return PeftModel.from_pretrained(base, str(path)).eval(), tokenizer
+    except (RuntimeError, ValueError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise LangNeuronsError(
+            f"adapter {adapter} does not fit model {model} ({first[:200]}); pass the base model it was trained on"
+        ) from e
+
+
+class Session:
+    """The model, tokenizer and lm-eval wrapper, loaded on first use only."""
+
+    def __init__(self, loader: Callable[[], tuple[Any, Any]], *, batch_size: int, workdir: Path):
+        self._loader, self.batch_size, self.workdir = loader, batch_size, workdir
+        self._loaded: tuple[Any, Any] | None = None
+        self._harness: Harness | None = None
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._loaded is None:
+            model, tokenizer = self._loader()
+            self._loaded = (unwrap(model), tokenizer)
+        return self._loaded
+
+    @property
+    def model(self):
+        return self._load()[0]
+
+    @property
+    def tokenizer(self):
+        return self._load()[1]
+
+    @property
+    def harness(self) -> Harness:
+        if self._harness is None:
+            self._harness = Harness(self.model, self.tokenizer, batch_size=self.batch_size)
+        return self._harness
+
+
+# ----- jobs ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    task: str
+    label: str
+    run: Callable[[Session], dict[str, float]]
+
+
+def cap_bytes(texts: Sequence[str], max_bytes: int | None) -> list[str]:
+    """Whole texts, in order, up to ``max_bytes`` UTF-8 bytes in all (at least one text)."""
+    out, total = [], 0
+    for t in texts:
+        total += len(t.encode("utf-8"))
+        if out and max_bytes is not None and total > max_bytes:
+            break
+        out.append(t)
+    return out
+
+
+def held_out(corpus, language: str) -> list[str]:
+    """The test split of ``language``; an unknown language is an error, a missing split an empty list."""
+    if hasattr(corpus, "parallel"):
+        return [t for t in corpus.parallel(language, "test").values() if t.strip()]
+    try:
+        return corpus.texts(language, "test")
+    except LangNeuronsError:
+        if language not in corpus.languages():
+            raise
+        return []
+
+
+def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
+    return {f"{prefix}_{k}": v for k, v in metrics.items()}
+
+
+def _require_lm_eval() -> None:
+    try:
+        require_lm_eval()
+    except LangNeuronsError as e:
+        raise Skip(str(e)) from e
+
+
+@dataclass
+class Planner:
+    """Builds the jobs of a run from its corpus and settings."""
+
+    corpus: Any
+    pivot: str
+    window: int
+    stride: int | None
+    max_bytes: int | None
+    num_fewshot: int
+    max_gen_toks: int
+    limit: int | None
+
+    def intrinsic(self, label: str, texts: list[str]) -> Job:
+        def run(s: Session) -> dict[str, float]:
+            if not texts:
+                raise Skip(f"corpus {self.corpus.name} has no held-out text for {label}")
+            score = score_texts(
+                s.model, s.tokenizer, cap_bytes(texts, self.max_bytes),
+                window=self.window, stride=self.stride, batch_size=s.batch_size, desc=f"bits per byte {label}",
+            )  # fmt: skip
+            return score.metrics()
+
+        return Job("intrinsic", label, run)
+
+    def continuation(self, label: str) -> Job:
+        prefix = f"{self.corpus.name}_continuation"
+
+        def run(s: Session) -> dict[str, float]:
+            _require_lm_eval()
+            docs = continuation_docs(held_out(self.corpus, label))
+            if len(docs) < 2:
+                raise Skip(f"needs at least two held-out {self.corpus.name} documents for {label}")
+            name = f"{prefix}_{label}"
+            task = continuation_task(name, write_jsonl(s.workdir / f"{name}.jsonl", docs))
+            return prefixed(prefix, s.harness.run([task], limit=self.limit)[name])
+
+        return Job(prefix, label, run)
+
+    def translation(self, label: str) -> Job:
+        corpus, pivot = self.corpus, self.pivot
+
+        def run(s: Session) -> dict[str, float]:
+            _require_lm_eval()
+            if not hasattr(corpus, "parallel"):
+                raise Skip(f"corpus {corpus.name} is not parallel; translation needs aligned documents")
+            metrics: dict[str, float] = {}
+            for direction, src, tgt in (("from", pivot, label), ("to", label, pivot)):
+                test = translation_docs(corpus.parallel(src, "test"), corpus.parallel(tgt, "test"), src, tgt)
+                if not test:
+                    raise Skip(f"no held-out {corpus.name} documents in both {src} and {tgt}")
+                shots = translation_docs(corpus.parallel(src, "train"), corpus.parallel(tgt, "train"), src, tgt)
+                name = f"{corpus.name}_{src}_{tgt}"
+                task = translation_task(
+                    name,
+                    write_jsonl(s.workdir / f"{name}.jsonl", test),
+                    write_jsonl(s.workdir / f"{name}.train.jsonl", shots) if shots else None,
+                    num_fewshot=self.num_fewshot,
+                    max_gen_toks=self.max_gen_toks,
+                )
+                metrics |= prefixed(f"{corpus.name}_{direction}_{pivot}", s.harness.run([task], limit=self.limit)[name])
+            return metrics
+
+        return Job(f"{corpus.name}_translation", label, run)
+
+    def online(self, task: str, label: str, build: Callable[[Session], dict[str, Any]]) -> Job:
+        """A hub task: ``build`` returns ``{metric prefix: task name or config}``; any failure is a skip."""
+
+        def run(s: Session) -> dict[str, float]:
+            _require_lm_eval()
+            try:
+                tasks = build(s)
+                results = s.harness.run(list(tasks.values()), limit=self.limit)
+            except Exception as e:  # network, gated datasets, missing configs: report, never score zero
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise Skip(f"{type(e).__name__}: {first[:200]}") from e
+            names = {p: t if isinstance(t, str) else t["task"] for p, t in tasks.items()}
+            return {k: v for p, n in names.items() for k, v in prefixed(p, results[n]).items()}
+
+        return Job(task, label, run)
+
+    def paper(self, suite: str, label: str) -> list[Job]:
+        if suite == "flores" and label != self.pivot:
+            return [self.online("flores", label, lambda s: {
+                f"flores_{k}": v for k, v in flores_tasks(
+                    label, self.pivot, s.workdir, num_fewshot=self.num_fewshot, max_gen_toks=self.max_gen_toks
+                ).items()
+            })]  # fmt: skip
+        if suite == "belebele":
+            return [self.online("belebele", label, lambda s: {"belebele": belebele_task(label)})]
+        if suite == "sib200":
+            return [self.online("sib200", label, lambda s: {"sib200": sib200_task(label)})]
+        return []
+
+    def english(self) -> list[Job]:
+        return [self.online(t, ENGLISH, lambda s, t=t: {t: t}) for t in ENGLISH_TASKS]
+
+
+def plan_jobs(planner: Planner, suites: list[str], languages: list[str], forgetting: bool) -> list[Job]:
+    """Every (task, label) of the run, in the order they run."""
+    from ..corpus.pydocs import PYDOCS_LABEL, python_docstrings
+
+    corpus = planner.corpus
+    jobs: list[Job] = []
+    if "intrinsic" in suites:
+        labels = languages + [ENGLISH] * (forgetting and ENGLISH not in languages)
+        jobs += [planner.intrinsic(label, held_out(corpus, label)) for label in labels]
+        if forgetting:
+            jobs.append(planner.intrinsic(PYDOCS_LABEL, python_docstrings("test")))
+    if "udhr" in suites:
+        for label in languages:
+            jobs.append(planner.continuation(label))
+            if label != planner.pivot:
+                jobs.append(planner.translation(label))
+    for suite in ("flores", "belebele", "sib200"):
+        if suite in suites:
+            jobs += [job for label in languages for job in planner.paper(suite, label)]
+    if "english" in suites:
+        jobs += planner.english()
+    return jobs
+
+
+# ----- the public commands ------------------------------------------------------------------------
+
+
+def _markdown_path(out: str) -> Path:
+    p = Path(out)
+    return p.with_suffix(".md") if p.suffix == ".json" else p.with_name(p.name + ".md")
+
+
+def evaluate(
+    *,
+    model: str,
+    adapter: str | None = None,
+    languages: list[str],
+    out: str,
+    suites: list[str] = ["intrinsic", "udhr"],  # noqa: B006 (read only; the CLI shows the default)
+    corpus: str = "udhr",
+    neurons: str | None = None,
+    name: str | None = None,
+    method: str | None = None,
+    pivot: str = ENGLISH,
+    forgetting: bool = True,
+    window: int = 512,
+    stride: int | None = None,
+    batch_size: int = 4,
+    max_bytes: int | None = 20000,
+    num_fewshot: int = 1,
+    max_gen_toks: int = 256,
+    limit: int | None = None,
+    dtype: str = "float32",
+    device: str = "cpu",
+    baseline: str | None = None,
+) -> dict[str, Any]:
+    """Evaluate a base model, an adapter or a merged model on held-out text and downstream tasks.
+
+    Writes the results JSON to ``out`` (after every finished task, so an interrupted run resumes) and a
+    Markdown table beside it; prints the table.
+
+    Args:
+        model: Base or merged model: embedded name (gemma-3-270m), hub id or local directory.
+        adapter: A neuron adapter or peft adapter directory (or a run folder holding one) to attach in memory.
+        languages: Languages to evaluate, e.g. mlt_Latn,eng_Latn (any code the corpus knows).
+        out: Results JSON to write (re-running with the same settings reuses finished tasks).
+        suites: intrinsic (bits per byte), udhr (continuation + translation, offline), flores, belebele,
+            sib200, english (MMLU, HellaSwag, PIQA, WinoGrande, ARC; these need the hub), deactivation;
+            groups: offline, paper, all.
+        corpus: Held-out text source: udhr, a directory of <language>.txt/.jsonl, a JSONL file or hf:<dataset>.
+        neurons: Neuron-set file for the deactivation suite.
+        name: Run name in tables (default: the adapter's folder name, else the model).
+        method: Method name in tables (default: from the adapter's config, or "base").
+        pivot: The other side of every translation task.
+        forgetting: Also score English and Python standard-library docstrings (out-of-domain English).
+        window: Tokens per forward pass when scoring text.
+        stride: Tokens a window advances on long texts (default window/2).
+        batch_size: Windows (or lm-eval requests) per forward pass.
+        max_bytes: Cap on the UTF-8 bytes scored per text set (whole documents; none = no cap).
+        num_fewshot: Translation examples from the training split put before each prompt.
+        max_gen_toks: Longest translation generated, in tokens.
+        limit: At most this many documents per downstream task (for quick checks).
+        dtype: float32, bfloat16 or float16.
+        device: cpu, cuda, cuda:1, ...
+        baseline: A results JSON of the base model: the Markdown table then shows deltas against it.
+    """
+    from ..corpus import load_corpus, normalize_language
+
+    suites = expand_suites(suites)
+    if "deactivation" in suites and neurons is None:
+        raise LangNeuronsError("the deactivation suite needs --neurons FILE (a neuron set for this model)")
+    if not languages:
+        raise LangNeuronsError("no languages given; pass --languages, e.g. mlt_Latn,eng_Latn")
+    src = load_corpus(corpus)
+    languages = list(dict.fromkeys(normalize_language(lang) for lang in languages))
+    for lang in languages:
+        held_out(src, lang)  # an unknown language fails here, before any model is loaded
+    pivot = normalize_language(pivot)
+    settings = {
+        "model": model, "model_files": files_stamp(resolve_model(model)), "adapter": adapter,
+        "adapter_files": adapter and files_stamp(adapter_config(adapter)[0]),
+        "corpus": corpus, "corpus_version": getattr(src, "version", None), "split": "test", "pivot": pivot,
+        "window": window, "stride": stride or window // 2, "max_bytes": max_bytes, "num_fewshot": num_fewshot,
+        "max_gen_toks": max_gen_toks, "limit": limit, "dtype": dtype, "neurons": neurons,
+        "first_token": "scored after a BOS (else EOS) prefix token",
+    }  # fmt: skip
+    results = Results(out, run_info(model, adapter, name, method), settings)
+    planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit)
+    jobs = [j for j in plan_jobs(planner, suites, languages, forgetting) if results.get(j.task, j.label) is None]
+    online = [j for j in jobs if j.task in ONLINE_TASKS]
+    if online and hub_offline():
+        print(f"offline: skipping {len(online)} hub task(s) ({', '.join(sorted({j.task for j in online}))})")
+        for j in online:
+            results.skip(j.task, j.label, "offline; this task fetches data from the Hugging Face hub", quiet=True)
+        jobs = [j for j in jobs if j not in online]
+    with tempfile.TemporaryDirectory(prefix="langneurons-eval-") as workdir:
+        session = Session(
+            lambda: load_adapted(model, adapter, dtype=dtype, device=device),
+            batch_size=batch_size,
+            workdir=Path(workdir),
+        )
+        for job in tqdm(jobs, desc="evaluate", disable=not jobs):
+            try:
+                results.put(job.task, job.label, job.run(session))
+            except Skip as e:
+                results.skip(job.task, job.label, str(e))
+        if "deactivation" in suites and results.deactivation is None:
+            results.set_deactivation(_deactivation(session, neurons, src, languages, window, max_bytes))
+    results.save()
+    return _write_report(results, out, baseline)
+
+
+def _deactivation(session: Session, neurons: str, corpus, languages, window: int, max_bytes) -> dict[str, Any]:
+    from ..neuron_sets import NeuronSet
+
+    nset = NeuronSet.load(neurons)
+    texts = {lang: cap_bytes(held_out(corpus, lang), max_bytes) for lang in languages if lang in nset.languages}
+    return deactivation_matrix(
+        session.model, session.tokenizer, nset, {k: v for k, v in texts.items() if v},
+        window=window, batch_size=session.batch_size,
+    )  # fmt: skip
+
+
+def _write_report(results: Results, out: str, baseline: str | None) -> dict[str, Any]:
+    data = results.to_dict()
+    runs = [data] if baseline is None else [load_results(baseline), data]
+    table = markdown_table(runs, runs[0] if baseline else None)
+    if data["deactivation"]:
+        table += "\n" + deactivation_table(data["deactivation"])
+    write_text(_markdown_path(out), table)
+    print(table)
+    return data
+
+
+def compare(files: list[str], *, base: str | None = None, out: str | None = None) -> str:
+    """Put several evaluation runs side by side in one Markdown table (deltas against a base run).
+
+    Args:
+        files: Results JSON files written by evaluate.
+        base: The run to subtract: a file among ``files`` or a run name (default: the run whose method is "base").
+        out: Also write the table to this Markdown file.
+    """
+    if not files:
+        raise LangNeuronsError("no results files given; pass the JSON files evaluate wrote")
+    runs = [load_results(f) for f in files]
+    base_run = next((r for r in runs if r["run"].get("method") == "base"), None)
+    if base is not None:
+        matches = [r for f, r in zip(files, runs, strict=True) if r["run"].get("name") == base or Path(f) == Path(base)]
+        if not matches:
+            raise LangNeuronsError(f"base {base!r} is neither one of the files nor a run name among them")
+        base_run = matches[0]
+    table = markdown_table(runs, base_run)
+    for r in runs:
+        if r.get("deactivation"):
+            d = r["deactivation"]["diag_minus_offdiag"]
+            table += f"\n{r['run']['name']}: deactivation diagonal minus off-diagonal {d:+.4g} bits per byte."
+    print(table)
+    if out:
+        write_text(out, table if table.endswith("\n") else table + "\n")
+    return table
