@@ -1,6 +1,6 @@
 import pytest
-from evaluate_helpers import char_tokenizer
 
+from evaluate_helpers import char_tokenizer
 from langneurons.evaluate.harness import Harness, _metrics, hub_offline, unwrap
 from langneurons.evaluate.udhr_tasks import (
     continuation_docs,
@@ -17,7 +17,7 @@ ARTICLES = [
     "Everyone has the right to rest and leisure, including reasonable limitation of working hours.",
     "Everyone has the right freely to participate in the cultural life of the community.",
     "Everyone is entitled to a social and international order in which rights can be realized.",
-    "Everyone has duties to the community in which alone the free development of his personality is possible.",
+    "Everyone has duties to the community in which alone the free development of personality is possible.",
     "Nothing in this Declaration may be interpreted as implying any right to destroy these rights.",
 ]
 
@@ -69,7 +69,8 @@ def test_lm_eval_runs_a_local_translation_task_with_chrf(harness, tmp_path):
     src = dict(enumerate(ARTICLES))
     tgt = {k: v.upper() for k, v in src.items()}
     test = write_jsonl(tmp_path / "t.jsonl", translation_docs(src, tgt, "English", "Upper"))
-    shots = write_jsonl(tmp_path / "s.jsonl", translation_docs({0: "ab cd"}, {0: "AB CD"}, "English", "Upper"))
+    shot_docs = translation_docs({0: "ab cd"}, {0: "AB CD"}, "English", "Upper")
+    shots = write_jsonl(tmp_path / "s.jsonl", shot_docs)
     task = translation_task("t_translation", test, shots, num_fewshot=1, max_gen_toks=8)
     out = harness.run([task], limit=2)["t_translation"]
     assert set(out) == {"chrf++", "bleu"}

@@ -2,10 +2,10 @@ import math
 
 import pytest
 import torch
-from evaluate_helpers import char_tokenizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from evaluate_helpers import char_tokenizer
 from langneurons.errors import LangNeuronsError
 from langneurons.evaluate.intrinsic import TextScore, Window, score_texts, window_plan
 

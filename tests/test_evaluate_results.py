@@ -48,7 +48,8 @@ def test_no_number_is_never_stored_as_a_number(tmp_path):
 
 def test_markdown_table_shows_deltas_against_the_base():
     base = {"run": _run("base"), "metrics": {"mlt_Latn": {"bits_per_byte": 2.0}}}
-    tuned = {"run": _run("tuned", "neurons"), "metrics": {"mlt_Latn": {"bits_per_byte": 1.5}, "python": {"x": 1.0}}}
+    metrics = {"mlt_Latn": {"bits_per_byte": 1.5}, "python": {"x": 1.0}}
+    tuned = {"run": _run("tuned", "neurons"), "metrics": metrics}
     table = markdown_table([base, tuned], base)
     lines = table.splitlines()
     assert lines[0] == "| run | method | mlt_Latn bits_per_byte | python x |"
@@ -57,7 +58,8 @@ def test_markdown_table_shows_deltas_against_the_base():
 
 
 def test_deactivation_table():
-    text = deactivation_table({"languages": ["a", "b"], "matrix": [[1.0, 0.0], [0.1, 2.0]], "diag_minus_offdiag": 1.45})
+    result = {"languages": ["a", "b"], "matrix": [[1.0, 0.0], [0.1, 2.0]], "diag_minus_offdiag": 1.45}
+    text = deactivation_table(result)
     assert "| a | +1 | +0 |" in text and "+1.45" in text
 
 

@@ -29,7 +29,10 @@ def zeroed_neurons(model: nn.Module, per_layer: Sequence[torch.Tensor]) -> Itera
     """Within the block, the given neurons of every layer output zero."""
     layers = ffn_layers(model)
     if len(per_layer) != len(layers):
-        raise LangNeuronsError(f"the neuron set has {len(per_layer)} layers, the model {len(layers)}; use a set made for this model")
+        raise LangNeuronsError(
+            f"the neuron set has {len(per_layer)} layers, the model {len(layers)}; "
+            "use a set made for this model"
+        )
     handles = []
 
     def hook(idx: torch.Tensor):
@@ -39,7 +42,10 @@ def zeroed_neurons(model: nn.Module, per_layer: Sequence[torch.Tensor]) -> Itera
         for layer, idx in zip(layers, per_layer, strict=True):
             if len(idx):
                 if int(idx.max()) >= layer.width:
-                    raise LangNeuronsError(f"neuron {int(idx.max())} is beyond the FFN width {layer.width}; use a set made for this model")
+                    raise LangNeuronsError(
+                        f"neuron {int(idx.max())} is beyond the FFN width {layer.width}; "
+                        "use a set made for this model"
+                    )
                 handles.append(layer.act.register_forward_hook(hook(idx.long())))
         yield
     finally:
@@ -82,7 +88,8 @@ def deactivation_matrix(
         )
 
     def bpb(lang: str) -> float:
-        return score_texts(model, tokenizer, texts_by_language[lang], window=window, batch_size=batch_size).bits_per_byte
+        texts = texts_by_language[lang]
+        return score_texts(model, tokenizer, texts, window=window, batch_size=batch_size).bits_per_byte
 
     baseline = [bpb(lang) for lang in langs]
     matrix = []

@@ -26,7 +26,9 @@ def require_lm_eval() -> None:
     try:
         import lm_eval  # noqa: F401
     except ImportError as e:
-        raise LangNeuronsError("downstream tasks need lm-evaluation-harness: pip install 'langneurons[eval]'") from e
+        raise LangNeuronsError(
+            "downstream tasks need lm-evaluation-harness: pip install 'langneurons[eval]'"
+        ) from e
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -88,7 +90,9 @@ class Harness:
             self._managers[builtin] = TaskManager(include_defaults=builtin)
         return self._managers[builtin]
 
-    def run(self, tasks: list[str | dict[str, Any]], *, limit: int | None = None) -> dict[str, dict[str, float]]:
+    def run(
+        self, tasks: list[str | dict[str, Any]], *, limit: int | None = None
+    ) -> dict[str, dict[str, float]]:
         """Metrics per task name, e.g. ``{"udhr_mc_mlt_Latn": {"acc": 0.75, "acc_norm": 0.5}}``."""
         from lm_eval import simple_evaluate
 

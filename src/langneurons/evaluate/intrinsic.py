@@ -104,7 +104,9 @@ def plan_batches(
     return seqs, [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
-def batch_tensors(seqs: list[list[int]], batch: list[Window], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_tensors(
+    seqs: list[list[int]], batch: list[Window], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ``input_ids`` and ``attention_mask`` of one batch of windows."""
     width = max(w.end - w.begin for w in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)

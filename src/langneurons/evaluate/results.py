@@ -49,9 +49,11 @@ def load_results(path: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
-        raise LangNeuronsError(f"cannot read results file {path}: {e}; pass a file written by evaluate") from e
+        raise LangNeuronsError(f"cannot read results file {path}: {e}; pass one written by evaluate") from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise LangNeuronsError(f"{path} is not a langneurons results file (format {FORMAT}); pass one written by evaluate")
+        raise LangNeuronsError(
+            f"{path} is not a langneurons results file (format {FORMAT}); pass one written by evaluate"
+        )
     return data
 
 
@@ -83,7 +85,9 @@ class Results:
     def put(self, task: str, label: str, metrics: dict[str, float]) -> None:
         bad = [k for k, v in metrics.items() if not isinstance(v, int | float) or math.isnan(v)]
         if bad:
-            raise LangNeuronsError(f"{task} on {label} gave no number for {', '.join(bad)}; see the log above")
+            raise LangNeuronsError(
+                f"{task} on {label} gave no number for {', '.join(bad)}; see the log above"
+            )
         self.entries[self._entry(task, label)] = {k: float(v) for k, v in metrics.items()}
         self.save()
 
@@ -150,5 +154,6 @@ def deactivation_table(result: dict[str, Any]) -> str:
     lines = ["| zeroed \\ scored | " + " | ".join(langs) + " |", "|" + "---|" * (len(langs) + 1)]
     for lang, row in zip(langs, result["matrix"], strict=True):
         lines.append(f"| {lang} | " + " | ".join(f"{v:+.3g}" for v in row) + " |")
-    lines.append(f"\nMean diagonal minus mean off-diagonal: {result['diag_minus_offdiag']:+.4g} bits per byte.")
+    summary = result["diag_minus_offdiag"]
+    lines.append(f"\nMean diagonal minus mean off-diagonal: {summary:+.4g} bits per byte.")
     return "\n".join(lines) + "\n"

@@ -59,11 +59,13 @@ def adapter_config(adapter: str) -> tuple[Path, dict[str, Any]]:
     if not root.is_dir():
         raise LangNeuronsError(f"adapter {adapter} is not a directory; pass the folder save_pretrained wrote")
     names = ("neuron_config.json", "adapter_config.json")
-    found = [d for d in [root, *sorted(p for p in root.iterdir() if p.is_dir())] if any((d / n).is_file() for n in names)]
+    candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
+    found = [d for d in candidates if any((d / n).is_file() for n in names)]
     if not found:
-        raise LangNeuronsError(f"no neuron_config.json or adapter_config.json in {adapter} or its sub-folders")
+        raise LangNeuronsError(f"no {' or '.join(names)} in {adapter} or its sub-folders; pass an adapter")
     if len(found) > 1 and found[0] != root:
-        raise LangNeuronsError(f"{adapter} holds several adapters ({', '.join(p.name for p in found)}); pass one")
+        folders = ", ".join(p.name for p in found)
+        raise LangNeuronsError(f"{adapter} holds several adapters ({folders}); pass one of them")
     path = found[0]
     name = next(n for n in names if (path / n).is_file())
     return path, json.loads((path / name).read_text(encoding="utf-8"))
@@ -116,7 +118,8 @@ def load_adapted(model: str, adapter: str | None, *, dtype: str, device: str):
     except (RuntimeError, ValueError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise LangNeuronsError(
-            f"adapter {adapter} does not fit model {model} ({first[:200]}); pass the base model it was trained on"
+            f"adapter {adapter} does not fit model {model} ({first[:200]}); "
+            "pass the base model it was trained on"
         ) from e
 
 
@@ -206,14 +209,22 @@ class Planner:
     max_gen_toks: int
     limit: int | None
 
-    def intrinsic(self, label: str, texts: list[str]) -> Job:
+    def intrinsic(self, label: str, read: Callable[[], list[str]]) -> Job:
+        """Bits per byte of the texts ``read`` returns (read only when the job runs, not when cached)."""
+
         def run(s: Session) -> dict[str, float]:
+            texts = read()
             if not texts:
                 raise Skip(f"corpus {self.corpus.name} has no held-out text for {label}")
             score = score_texts(
-                s.model, s.tokenizer, cap_bytes(texts, self.max_bytes),
-                window=self.window, stride=self.stride, batch_size=s.batch_size, desc=f"bits per byte {label}",
-            )  # fmt: skip
+                s.model,
+                s.tokenizer,
+                cap_bytes(texts, self.max_bytes),
+                window=self.window,
+                stride=self.stride,
+                batch_size=s.batch_size,
+                desc=f"bits per byte {label}",
+            )
             return score.metrics()
 
         return Job("intrinsic", label, run)
@@ -241,10 +252,14 @@ class Planner:
                 raise Skip(f"corpus {corpus.name} is not parallel; translation needs aligned documents")
             metrics: dict[str, float] = {}
             for direction, src, tgt in (("from", pivot, label), ("to", label, pivot)):
-                test = translation_docs(corpus.parallel(src, "test"), corpus.parallel(tgt, "test"), src, tgt)
+
+                def docs(split: str, src=src, tgt=tgt) -> list[dict[str, str]]:
+                    pair = corpus.parallel(src, split), corpus.parallel(tgt, split)
+                    return translation_docs(*pair, src, tgt)
+
+                test, shots = docs("test"), docs("train")
                 if not test:
                     raise Skip(f"no held-out {corpus.name} documents in both {src} and {tgt}")
-                shots = translation_docs(corpus.parallel(src, "train"), corpus.parallel(tgt, "train"), src, tgt)
                 name = f"{corpus.name}_{src}_{tgt}"
                 task = translation_task(
                     name,
@@ -253,7 +268,8 @@ class Planner:
                     num_fewshot=self.num_fewshot,
                     max_gen_toks=self.max_gen_toks,
                 )
-                metrics |= prefixed(f"{corpus.name}_{direction}_{pivot}", s.harness.run([task], limit=self.limit)[name])
+                scores = s.harness.run([task], limit=self.limit)[name]
+                metrics |= prefixed(f"{corpus.name}_{direction}_{pivot}", scores)
             return metrics
 
         return Job(f"{corpus.name}_translation", label, run)
@@ -299,9 +315,9 @@ def plan_jobs(planner: Planner, suites: list[str], languages: list[str], forgett
     jobs: list[Job] = []
     if "intrinsic" in suites:
         labels = languages + [ENGLISH] * (forgetting and ENGLISH not in languages)
-        jobs += [planner.intrinsic(label, held_out(corpus, label)) for label in labels]
+        jobs += [planner.intrinsic(label, lambda label=label: held_out(corpus, label)) for label in labels]
         if forgetting:
-            jobs.append(planner.intrinsic(PYDOCS_LABEL, python_docstrings("test")))
+            jobs.append(planner.intrinsic(PYDOCS_LABEL, lambda: python_docstrings("test")))
     if "udhr" in suites:
         for label in languages:
             jobs.append(planner.continuation(label))
@@ -360,7 +376,7 @@ def evaluate(
         suites: intrinsic (bits per byte), udhr (continuation + translation, offline), flores, belebele,
             sib200, english (MMLU, HellaSwag, PIQA, WinoGrande, ARC; these need the hub), deactivation;
             groups: offline, paper, all.
-        corpus: Held-out text source: udhr, a directory of <language>.txt/.jsonl, a JSONL file or hf:<dataset>.
+        corpus: Held-out text: udhr, a directory of <language>.txt/.jsonl, a JSONL file or hf:<dataset>.
         neurons: Neuron-set file for the deactivation suite.
         name: Run name in tables (default: the adapter's folder name, else the model).
         method: Method name in tables (default: from the adapter's config, or "base").
@@ -399,12 +415,13 @@ def evaluate(
     }  # fmt: skip
     results = Results(out, run_info(model, adapter, name, method), settings)
     planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit)
-    jobs = [j for j in plan_jobs(planner, suites, languages, forgetting) if results.get(j.task, j.label) is None]
+    jobs = plan_jobs(planner, suites, languages, forgetting)
+    jobs = [j for j in jobs if results.get(j.task, j.label) is None]
     online = [j for j in jobs if j.task in ONLINE_TASKS]
     if online and hub_offline():
         print(f"offline: skipping {len(online)} hub task(s) ({', '.join(sorted({j.task for j in online}))})")
         for j in online:
-            results.skip(j.task, j.label, "offline; this task fetches data from the Hugging Face hub", quiet=True)
+            results.skip(j.task, j.label, "offline; it fetches data from the Hugging Face hub", quiet=True)
         jobs = [j for j in jobs if j not in online]
     with tempfile.TemporaryDirectory(prefix="langneurons-eval-") as workdir:
         session = Session(
@@ -423,11 +440,14 @@ def evaluate(
     return _write_report(results, out, baseline)
 
 
-def _deactivation(session: Session, neurons: str, corpus, languages, window: int, max_bytes) -> dict[str, Any]:
+def _deactivation(
+    session: Session, neurons: str, corpus: Any, languages: list[str], window: int, max_bytes: int | None
+) -> dict[str, Any]:
     from ..neuron_sets import NeuronSet
 
     nset = NeuronSet.load(neurons)
-    texts = {lang: cap_bytes(held_out(corpus, lang), max_bytes) for lang in languages if lang in nset.languages}
+    langs = [lang for lang in languages if lang in nset.languages]
+    texts = {lang: cap_bytes(held_out(corpus, lang), max_bytes) for lang in langs}
     return deactivation_matrix(
         session.model, session.tokenizer, nset, {k: v for k, v in texts.items() if v},
         window=window, batch_size=session.batch_size,
@@ -450,7 +470,7 @@ def compare(files: list[str], *, base: str | None = None, out: str | None = None
 
     Args:
         files: Results JSON files written by evaluate.
-        base: The run to subtract: a file among ``files`` or a run name (default: the run whose method is "base").
+        base: The run to subtract: one of the files or a run name (default: the run whose method is "base").
         out: Also write the table to this Markdown file.
     """
     if not files:
@@ -458,7 +478,8 @@ def compare(files: list[str], *, base: str | None = None, out: str | None = None
     runs = [load_results(f) for f in files]
     base_run = next((r for r in runs if r["run"].get("method") == "base"), None)
     if base is not None:
-        matches = [r for f, r in zip(files, runs, strict=True) if r["run"].get("name") == base or Path(f) == Path(base)]
+        pairs = zip(files, runs, strict=True)
+        matches = [r for f, r in pairs if r["run"].get("name") == base or Path(f) == Path(base)]
         if not matches:
             raise LangNeuronsError(f"base {base!r} is neither one of the files nor a run name among them")
         base_run = matches[0]

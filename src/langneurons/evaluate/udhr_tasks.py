@@ -47,7 +47,8 @@ def continuation_docs(articles: Sequence[str], n_choices: int = 4) -> list[dict[
     for i, (first, second) in enumerate(halves):
         distractors = [halves[(i + d) % len(halves)][1] for d in range(1, k)]
         gold = i % k
-        docs.append({"context": first, "choices": distractors[:gold] + [second] + distractors[gold:], "gold": gold})
+        choices = distractors[:gold] + [second] + distractors[gold:]
+        docs.append({"context": first, "choices": choices, "gold": gold})
     return docs
 
 
@@ -101,7 +102,9 @@ def translation_task(
         "doc_to_target": "target",
         "target_delimiter": " ",
         "generation_kwargs": {"until": ["\n"], "max_gen_toks": max_gen_toks, "do_sample": False},
-        "filter_list": [{"name": "strip", "filter": [{"function": "remove_whitespace"}, {"function": "take_first"}]}],
+        "filter_list": [
+            {"name": "strip", "filter": [{"function": "remove_whitespace"}, {"function": "take_first"}]}
+        ],
         "metric_list": [
             {"metric": "chrf++", "aggregation": "chrf++", "higher_is_better": True},
             {"metric": "bleu", "aggregation": "bleu", "higher_is_better": True},
