@@ -31,7 +31,8 @@ def byte_tokenizer():
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>")
+    specials = {"pad_token": "<pad>", "bos_token": "<bos>", "eos_token": "<eos>"}
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **specials)
 
 
 def small_llama(vocab_size: int):
@@ -47,7 +48,7 @@ def small_llama(vocab_size: int):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="embedded name, hub id or directory (default: small Llama)")
+    parser.add_argument("--model", help="embedded name, hub id or directory (default: a small random Llama)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--stride", type=int, default=256)
@@ -63,7 +64,8 @@ def main() -> None:
         tokenizer = byte_tokenizer()
         model = small_llama(len(tokenizer)).to(args.device)
     texts = cap_bytes(python_docstrings("train"), args.max_bytes)
-    seqs, batches = plan_batches(tokenizer, texts, window=args.window, stride=args.stride, batch_size=args.batch_size)
+    shape = {"window": args.window, "stride": args.stride, "batch_size": args.batch_size}
+    seqs, batches = plan_batches(tokenizer, texts, **shape)
     positions = sum(w.end - w.begin for b in batches for w in b)
 
     def sync() -> None:
@@ -82,7 +84,7 @@ def main() -> None:
         t_forward = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    score = score_texts(model, tokenizer, texts, window=args.window, stride=args.stride, batch_size=args.batch_size)
+    score = score_texts(model, tokenizer, texts, **shape)
     sync()
     t_eval = time.perf_counter() - t0
 
@@ -91,8 +93,8 @@ def main() -> None:
     print(f"window {args.window}, stride {args.stride}, batch {args.batch_size}: {len(batches)} batches, "
           f"{positions} input positions")  # fmt: skip
     print(f"plain forward : {positions / t_forward:10.0f} positions/s ({t_forward:.2f} s)")
-    print(f"evaluation    : {positions / t_eval:10.0f} positions/s, {score.tokens / t_eval:.0f} scored tokens/s "
-          f"({t_eval:.2f} s)")  # fmt: skip
+    print(f"evaluation    : {positions / t_eval:10.0f} positions/s ({t_eval:.2f} s), "
+          f"{score.tokens / t_eval:.0f} scored tokens/s")  # fmt: skip
     print(f"ratio (evaluation / plain forward, same batches): {t_forward / t_eval:.3f}")
     print(f"bits per byte {score.bits_per_byte:.4f}")
 
