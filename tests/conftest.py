@@ -6,12 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+
 from tiny import make_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# ../shared beside the checkout (CI and developers); LANGNEURONS_SHARED overrides (worktrees).
+SHARED = Path(os.environ.get("LANGNEURONS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 
 @pytest.fixture
 def tiny_llama():

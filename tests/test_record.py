@@ -14,8 +14,8 @@ def independent_counts(model, ids, mask):
     for row, row_mask in zip(ids, mask):
         seq = row[row_mask.bool()].unsqueeze(0)  # the real tokens only, no padding at all
         captured = {}
-        proj = [(l.gate or l.up) for l in layers]
-        hooks = [p.register_forward_hook(lambda m, i, o, k=k: captured.__setitem__(k, o)) for k, p in enumerate(proj)]
+        proj = [layer.up if layer.gate is None else layer.gate for layer in layers]
+        hooks = [p.register_forward_hook(lambda m, i, o, k=k, c=captured: c.__setitem__(k, o)) for k, p in enumerate(proj)]
         with torch.no_grad():
             model(seq)
         for h in hooks:

@@ -3,7 +3,6 @@ import torch
 
 from langneurons.errors import LangNeuronsError
 from langneurons.models import FFN_REGISTRY, ffn_layers, ffn_shape, ffn_spec
-
 from tiny import TINY_CONFIGS, make_tiny_model
 
 
@@ -19,7 +18,7 @@ def test_ffn_layers_resolve_and_act_output_is_the_neuron(model_type):
     assert len(layers) == shape.num_layers == 2
     assert shape.hidden_size == 32
     seen = {}
-    hooks = [l.act.register_forward_hook(lambda m, i, o, k=l.index: seen.__setitem__(k, o.shape)) for l in layers]
+    hooks = [layer.act.register_forward_hook(lambda m, i, o, k=layer.index: seen.__setitem__(k, o.shape)) for layer in layers]
     with torch.no_grad():
         model(torch.randint(0, 100, (1, 5)))
     for h in hooks:

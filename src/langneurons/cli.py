@@ -14,8 +14,16 @@ from .errors import LangNeuronsError
 COMMANDS: dict[str, str] = {
     "fetch": "langneurons.fetch:fetch",
     "record": "langneurons.record:record",
+    "identify": "langneurons.lape:identify_files",
 }
-GROUPS: dict[str, dict[str, str]] = {}
+GROUPS: dict[str, dict[str, str]] = {
+    "neurons": {
+        "show": "langneurons.neuron_commands:neurons_show",
+        "compare": "langneurons.neuron_commands:neurons_compare",
+        "import": "langneurons.neuron_commands:neurons_import",
+        "export": "langneurons.neuron_commands:neurons_export",
+    },
+}
 
 
 def _load(target: str):

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .corpus import load_corpus, normalize_language, token_windows
 from .errors import LangNeuronsError
-from .models import ffn_layers, load_model, model_fingerprint, model_id
+from .models import ffn_layers, ffn_shape, load_model, model_fingerprint, model_id
 from .stats import LanguageStats
 
 
@@ -104,11 +104,14 @@ def count_activations(
 
 def _settings(model: nn.Module, corpus_name: str, corpus_version: str, split: str, window: int,
               max_tokens: int | None, dtype: str) -> dict[str, str]:
+    shape = ffn_shape(model)
     return {
         "model_id": model_id(model),
         "model_revision": str(getattr(model.config, "_commit_hash", None) or ""),
         "model_fingerprint": model_fingerprint(model),
-        "architecture": model.config.model_type,
+        "architecture": shape.architecture,
+        "hidden_size": str(shape.hidden_size),
+        "gated": str(shape.gated),
         "corpus": corpus_name,
         "corpus_version": corpus_version,
         "split": split,

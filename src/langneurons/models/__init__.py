@@ -2,7 +2,16 @@
 
 from .embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, embedded_model_dir
 from .loading import load_model, load_tokenizer, model_fingerprint, model_id, resolve_model, torch_dtype
-from .registry import FFN_REGISTRY, FFNLayer, FFNShape, FFNSpec, decoder_layers, ffn_layers, ffn_shape, ffn_spec
+from .registry import (
+    FFN_REGISTRY,
+    FFNLayer,
+    FFNShape,
+    FFNSpec,
+    decoder_layers,
+    ffn_layers,
+    ffn_shape,
+    ffn_spec,
+)
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -1,0 +1,53 @@
+"""Corpora: language labels, the UDHR, local files, Hugging Face datasets, packing text into token windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import LangNeuronsError
+from .base import DEFAULT_FRACTIONS, SPLITS, Corpus, ParallelCorpus, Split, hash_split
+from .files import LocalCorpus
+from .hub import HubCorpus
+from .languages import language_name, normalize_language, resolve_language
+from .udhr import UDHR_SPLITS, UDHR_VERSION, UDHRCorpus, fetch_udhr
+from .windows import token_windows
+
+
+def load_corpus(spec: str = "udhr", **kwargs: Any) -> Corpus:
+    """Open a corpus: ``udhr``, a folder or ``.txt``/``.jsonl`` file, or ``hf:<dataset>[:<config>]``.
+
+    Keyword arguments go to the corpus class (``UDHRCorpus``, ``LocalCorpus`` or ``HubCorpus``).
+    """
+    if spec.strip().lower() == "udhr":
+        return UDHRCorpus(**kwargs)
+    if spec.startswith("hf:"):
+        dataset, _, config = spec[3:].partition(":")
+        if not dataset:
+            raise LangNeuronsError(f"corpus {spec!r} names no dataset; write hf:<dataset>[:<config>]")
+        return HubCorpus(dataset, config or None, **kwargs)
+    if Path(spec).exists():
+        return LocalCorpus(spec, **kwargs)
+    raise LangNeuronsError(f"corpus {spec!r} is not 'udhr', 'hf:<dataset>[:<config>]' or an existing "
+                           "folder or .txt/.jsonl file; pass one of those")
+
+
+__all__ = [
+    "DEFAULT_FRACTIONS",
+    "SPLITS",
+    "UDHR_SPLITS",
+    "UDHR_VERSION",
+    "Corpus",
+    "HubCorpus",
+    "LocalCorpus",
+    "ParallelCorpus",
+    "Split",
+    "UDHRCorpus",
+    "fetch_udhr",
+    "hash_split",
+    "language_name",
+    "load_corpus",
+    "normalize_language",
+    "resolve_language",
+    "token_windows",
+]

@@ -1,0 +1,236 @@
+"""Language Activation Probability Entropy (LAPE): pick the FFN neurons specific to each language.
+
+From per-language activation counts, ``p[i, j, k]`` is the share of language ``k``'s tokens on which
+neuron ``j`` of layer ``i`` fired. Normalised over the pool of languages, its entropy is low when a
+neuron fires for few languages. Selection follows the original code (Tang et al., 2024):
+
+1. ``t_filter`` = value at rank ``round(filter_rate * M)`` (1-based, ascending) of all ``M`` probabilities;
+   a neuron none of whose probabilities exceeds it is excluded.
+2. Keep the ``round(top_rate * layers * ffn)`` neurons of lowest entropy.
+3. ``t_bar`` = value at rank ``round(activation_bar_ratio * M)``; a kept neuron goes to every language
+   whose probability exceeds it (so to several languages, or to none).
+
+``mode="fixed"`` (default) computes in float64, never selects an excluded neuron (if fewer pass the
+filter, fewer are kept) and never selects a neuron that is silent in every language; ties are broken by
+position. On real counts it selects what the original does. ``mode="original"`` repeats the original's
+float32 arithmetic and ``topk`` exactly, for reproducing published sets. In both modes the result is
+keyed by language name, so a language without neurons cannot shift the others.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from .errors import LangNeuronsError
+from .models.registry import FFN_REGISTRY
+from .neuron_sets import NeuronSet, split_by_layer
+from .stats import MODEL_KEYS, LanguageStats, check_same_model, load_stats_dir
+
+
+def lape_scores(probs: torch.Tensor) -> torch.Tensor:
+    """Entropy over languages of ``probs`` ``[layers, ffn, K]`` normalised per neuron (0 log 0 = 0)."""
+    total = probs.sum(-1, keepdim=True)
+    normed = torch.where(total > 0, probs / total, torch.zeros_like(probs))
+    log = torch.where(normed > 0, normed.log(), torch.zeros_like(normed))
+    return -torch.sum(normed * log, dim=-1)
+
+
+def _rank_value(flat: torch.Tensor, rate: float, name: str) -> torch.Tensor:
+    """The value at 1-based ascending rank ``round(rate * M)`` of the flattened probabilities."""
+    rank = round(len(flat) * rate)
+    if not 1 <= rank <= len(flat):
+        raise LangNeuronsError(
+            f"{name}={rate} gives rank {rank} of {len(flat)} probabilities; use a rate in (0, 1]"
+        )
+    return flat.kthvalue(rank).values
+
+
+def _select(
+    probs: torch.Tensor, top_rate: float, filter_rate: float | None, mode: str
+) -> tuple[torch.Tensor, float | None]:
+    """Flat indices of the kept neurons in ascending entropy, and ``t_filter``."""
+    entropy = lape_scores(probs)
+    flat_probs = probs.flatten()
+    t_filter = None
+    if filter_rate:
+        t_filter = _rank_value(flat_probs, filter_rate, "filter_rate").item()
+        entropy[(probs > t_filter).sum(-1) == 0] = torch.inf
+    k = round(top_rate * entropy.numel())
+    if not 1 <= k <= entropy.numel():
+        raise LangNeuronsError(
+            f"top_rate={top_rate} keeps {k} of {entropy.numel()} neurons; "
+            "use a top_rate in (0, 1] that keeps at least one"
+        )
+    flat_entropy = entropy.flatten()
+    if mode == "original":
+        return flat_entropy.topk(k, largest=False).indices, t_filter
+    flat_entropy[probs.sum(-1).flatten() == 0] = torch.inf
+    values, index = torch.sort(flat_entropy, stable=True)
+    keep = torch.isfinite(values[:k])
+    return index[:k][keep], t_filter
+
+
+def _restrict(
+    assigned: torch.Tensor, per_language_budget: int | None, max_languages: int | None
+) -> torch.Tensor:
+    """Drop neurons of too many languages, then cap each language to its lowest-entropy neurons."""
+    if max_languages is not None:
+        assigned = assigned & (assigned.sum(-1, keepdim=True) <= max_languages)
+    if per_language_budget is not None:
+        assigned = assigned & (assigned.long().cumsum(0) <= per_language_budget)
+    return assigned
+
+
+def _pool(stats: list[LanguageStats], languages: list[str] | None) -> list[LanguageStats]:
+    by_name = {s.language: s for s in stats}
+    if len(by_name) != len(stats):
+        raise LangNeuronsError(f"statistics name a language twice ({', '.join(s.language for s in stats)})")
+    if languages is None:
+        pool = list(stats)
+    else:
+        missing = [lang for lang in languages if lang not in by_name]
+        if missing:
+            raise LangNeuronsError(
+                f"no statistics for {', '.join(missing)} (available: {', '.join(by_name)})"
+            )
+        pool = [by_name[lang] for lang in languages]
+    if len(pool) < 2:
+        raise LangNeuronsError(
+            f"LAPE needs a pool of at least 2 languages, got {len(pool)}; record more languages"
+        )
+    check_same_model(pool)
+    empty = [s.language for s in pool if s.n_tokens <= 0]
+    if empty:
+        raise LangNeuronsError(f"no tokens recorded for {', '.join(empty)}; record them again")
+    return pool
+
+
+def _common(pool: list[LanguageStats], keys: list[str]) -> dict[str, object]:
+    """Per metadata key: the shared value, or a per-language dict where languages differ."""
+    out: dict[str, object] = {}
+    for key in keys:
+        values = {s.language: s.metadata.get(key) for s in pool}
+        distinct = set(values.values())
+        out[key] = distinct.pop() if len(distinct) == 1 else values
+    return out
+
+
+def _gated(meta: dict[str, str]) -> bool:
+    if "gated" in meta:
+        return meta["gated"].lower() in ("true", "1")
+    spec = FFN_REGISTRY.get(meta.get("architecture", ""))
+    return spec.gated if spec else True
+
+
+def identify(
+    stats: list[LanguageStats],
+    *,
+    top_rate: float = 0.01,
+    filter_rate: float | None = 0.95,
+    activation_bar_ratio: float = 0.95,
+    languages: list[str] | None = None,
+    per_language_budget: int | None = None,
+    max_languages_per_neuron: int | None = None,
+    mode: Literal["original", "fixed"] = "fixed",
+) -> NeuronSet:
+    """Select language-specific neurons with LAPE (METHOD.md section 2), relative to the pool of languages.
+
+    ``languages`` picks the pool from ``stats`` (all by default): "specific" is always relative to it.
+    ``filter_rate`` 0 or None disables the filter, as in the original. ``per_language_budget`` keeps
+    each language's N lowest-entropy neurons; ``max_languages_per_neuron`` drops neurons that belong to
+    more than N languages (applied first). Everything needed to reproduce the set is recorded in it.
+    """
+    if mode not in ("original", "fixed"):
+        raise LangNeuronsError(f"unknown LAPE mode {mode!r}; use 'fixed' or 'original'")
+    limits = {"per_language_budget": per_language_budget, "max_languages_per_neuron": max_languages_per_neuron}
+    for name, value in limits.items():
+        if value is not None and value < 1:
+            raise LangNeuronsError(f"{name}={value} keeps nothing; use a positive number or leave it unset")
+    pool = _pool(stats, languages)
+    over_zero = torch.stack([s.over_zero for s in pool], dim=-1)
+    n_tokens = torch.tensor([s.n_tokens for s in pool])
+    probs = over_zero / n_tokens if mode == "original" else over_zero.double() / n_tokens.double()
+    num_layers, ffn_size, _ = probs.shape
+
+    index, t_filter = _select(probs, top_rate, filter_rate, mode)
+    t_bar = _rank_value(probs.flatten(), activation_bar_ratio, "activation_bar_ratio").item()
+    assigned = probs.reshape(-1, len(pool))[index] > t_bar  # [kept, K], kept in ascending entropy
+    assigned = _restrict(assigned, per_language_budget, max_languages_per_neuron)
+
+    indices = {
+        s.language: split_by_layer(torch.sort(index[assigned[:, k]]).values, num_layers, ffn_size)
+        for k, s in enumerate(pool)
+    }
+    names = [s.language for s in pool]
+    params = {
+        "method": "lape",
+        "mode": mode,
+        "top_rate": top_rate,
+        "filter_rate": filter_rate,
+        "activation_bar_ratio": activation_bar_ratio,
+        "per_language_budget": per_language_budget,
+        "max_languages_per_neuron": max_languages_per_neuron,
+        "pool": names,
+        "t_filter": t_filter,
+        "t_bar": t_bar,
+        "kept": len(index),
+    }
+    meta = pool[0].metadata
+    corpus_keys = sorted({k for s in pool for k in s.metadata} - set(MODEL_KEYS) - {"langneurons_version"})
+    return NeuronSet(
+        names,
+        indices,
+        num_layers,
+        ffn_size,
+        hidden_size=int(meta["hidden_size"]) if "hidden_size" in meta else None,
+        gated=_gated(meta),
+        architecture=meta.get("architecture"),
+        model_id=meta.get("model_id"),
+        model_revision=meta.get("model_revision"),
+        model_fingerprint=meta.get("model_fingerprint"),
+        params=params,
+        corpus=_common(pool, corpus_keys),
+        tokens={s.language: s.n_tokens for s in pool},
+    )
+
+
+def identify_files(
+    stats: str,
+    *,
+    out: str,
+    top_rate: float = 0.01,
+    filter_rate: float = 0.95,
+    activation_bar_ratio: float = 0.95,
+    languages: list[str] | None = None,
+    per_language_budget: int | None = None,
+    max_languages_per_neuron: int | None = None,
+    mode: Literal["original", "fixed"] = "fixed",
+) -> NeuronSet:
+    """Select language-specific neurons (LAPE) from a directory of recorded statistics into a neuron-set file.
+
+    Args:
+        stats: Directory of ``<language>.safetensors`` files written by ``langneurons record``.
+        out: Neuron-set file to write (``.safetensors``).
+        top_rate: Fraction of all neurons kept (lowest entropy first); the 2025 paper uses up to 0.05.
+        filter_rate: Percentile of activation probabilities a neuron must exceed in some language (0 = off).
+        activation_bar_ratio: Percentile a kept neuron's probability must exceed for a language to get it.
+        languages: The pool (default: every language in the directory); specificity is relative to it.
+        per_language_budget: Keep at most this many neurons per language (lowest entropy first).
+        max_languages_per_neuron: Drop neurons assigned to more than this many languages.
+        mode: ``fixed`` (float64, no silent or filtered neurons kept) or ``original`` (bit-exact original code).
+    """
+    neuron_set = identify(
+        load_stats_dir(stats, languages),
+        top_rate=top_rate,
+        filter_rate=filter_rate,
+        activation_bar_ratio=activation_bar_ratio,
+        per_language_budget=per_language_budget,
+        max_languages_per_neuron=max_languages_per_neuron,
+        mode=mode,
+    )
+    neuron_set.save(out)
+    print(neuron_set.summary())
+    print(f"wrote {out}")
+    return neuron_set
