@@ -163,3 +163,27 @@ def test_peft_adapter_loads_in_memory_and_a_mismatch_is_refused(tmp_path, tiny_l
     other.save_pretrained(tmp_path / "other")
     with pytest.raises(LangNeuronsError, match="does not fit model"):
         load_adapted(base_dir, str(tmp_path / "other"), dtype="float32", device="cpu")
+
+
+def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
+    from evaluate_helpers import language_neuron_model, language_neurons
+
+    from langneurons.neuron_sets import NeuronSet
+
+    tok = char_tokenizer()
+    model = language_neuron_model(tok)
+    monkeypatch.setattr("langneurons.corpus.load_corpus", lambda spec: FakeCorpus())
+    monkeypatch.setattr(run_module, "load_adapted", lambda *a, **k: (model, tok))
+    neurons = {k: v for k, v in language_neurons().items() if k in ("aaa_Latn", "bbb_Latn")}
+    path = tmp_path / "set.safetensors"
+    NeuronSet(list(neurons), neurons, num_layers=2, ffn_size=64).save(path)
+    langs = ["aaa_Latn", "bbb_Latn"]
+    data = _evaluate(tmp_path / "r.json", suites=["deactivation"], neurons=str(path), languages=langs)
+    d = data["deactivation"]
+    assert d["languages"] == ["aaa_Latn", "bbb_Latn"] and d["diag_minus_offdiag"] > 0.5
+    assert "Mean diagonal minus mean off-diagonal" in (tmp_path / "r.md").read_text()
+
+    wrong = tmp_path / "wrong.safetensors"
+    NeuronSet(list(neurons), {k: v + [v[0]] for k, v in neurons.items()}, num_layers=3, ffn_size=64).save(wrong)
+    with pytest.raises(LangNeuronsError, match="the neuron set is for 3 layers"):
+        _evaluate(tmp_path / "r2.json", suites=["deactivation"], neurons=str(wrong), languages=langs)

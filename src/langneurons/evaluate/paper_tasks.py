@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .udhr_tasks import translation_docs, translation_task, write_jsonl
+from .udhr_tasks import display_name, translation_docs, translation_task, write_jsonl
 
 ENGLISH_TASKS = ("mmlu", "hellaswag", "piqa", "winogrande", "arc_easy", "arc_challenge")
 BENCHMARK_CODES = {"ekk_Latn": "est_Latn"}
@@ -41,8 +41,9 @@ def flores_tasks(
     out = {}
     for direction, src, tgt in (("from", pivot, language), ("to", language, pivot)):
         name = f"flores_{src}_{tgt}"
-        test_file = write_jsonl(workdir / f"{name}.jsonl", translation_docs(test[src], test[tgt], src, tgt))
-        shot_file = write_jsonl(workdir / f"{name}.dev.jsonl", translation_docs(dev[src], dev[tgt], src, tgt))
+        names = display_name(src), display_name(tgt)
+        test_file = write_jsonl(workdir / f"{name}.jsonl", translation_docs(test[src], test[tgt], *names))
+        shot_file = write_jsonl(workdir / f"{name}.dev.jsonl", translation_docs(dev[src], dev[tgt], *names))
         out[f"{direction}_{pivot}"] = translation_task(
             name, test_file, shot_file, num_fewshot=num_fewshot, max_gen_toks=max_gen_toks
         )

@@ -25,7 +25,14 @@ from .harness import Harness, hub_offline, require_lm_eval, unwrap
 from .intrinsic import score_texts
 from .paper_tasks import ENGLISH_TASKS, belebele_task, flores_tasks, sib200_task
 from .results import Results, deactivation_table, load_results, markdown_table
-from .udhr_tasks import continuation_docs, continuation_task, translation_docs, translation_task, write_jsonl
+from .udhr_tasks import (
+    continuation_docs,
+    continuation_task,
+    display_name,
+    translation_docs,
+    translation_task,
+    write_jsonl,
+)
 
 OFFLINE_SUITES = ("intrinsic", "udhr")
 ONLINE_SUITES = ("flores", "belebele", "sib200", "english")
@@ -255,7 +262,7 @@ class Planner:
 
                 def docs(split: str, src=src, tgt=tgt) -> list[dict[str, str]]:
                     pair = corpus.parallel(src, split), corpus.parallel(tgt, split)
-                    return translation_docs(*pair, src, tgt)
+                    return translation_docs(*pair, display_name(src), display_name(tgt))
 
                 test, shots = docs("test"), docs("train")
                 if not test:
@@ -443,9 +450,11 @@ def evaluate(
 def _deactivation(
     session: Session, neurons: str, corpus: Any, languages: list[str], window: int, max_bytes: int | None
 ) -> dict[str, Any]:
+    from ..models import ffn_shape
     from ..neuron_sets import NeuronSet
 
     nset = NeuronSet.load(neurons)
+    nset.validate(ffn_shape(session.model))
     langs = [lang for lang in languages if lang in nset.languages]
     texts = {lang: cap_bytes(held_out(corpus, lang), max_bytes) for lang in langs}
     return deactivation_matrix(

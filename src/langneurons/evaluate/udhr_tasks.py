@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_text
+from ..corpus import language_name
 
 
 def one_line(text: str) -> str:
@@ -52,10 +53,18 @@ def continuation_docs(articles: Sequence[str], n_choices: int = 4) -> list[dict[
     return docs
 
 
+def display_name(language: str) -> str:
+    """The English name a prompt uses (``mlt_Latn`` -> ``Maltese``), else the label itself."""
+    return language_name(language) or language
+
+
 def translation_docs(
     source: Mapping[Any, str], target: Mapping[Any, str], source_name: str, target_name: str
 ) -> list[dict[str, str]]:
-    """Aligned pairs (by key) as ``prompt`` / ``target`` documents, shortest first."""
+    """Aligned pairs (by key) as ``prompt`` / ``target`` documents, shortest first.
+
+    The prompt is ``"<source name>: <text>\n<target name>:"`` and the target follows after a space.
+    """
     keys = [k for k in source if k in target and source[k].strip() and target[k].strip()]
     docs = [
         {"prompt": f"{source_name}: {one_line(source[k])}\n{target_name}:", "target": one_line(target[k])}
