@@ -167,7 +167,6 @@ def test_peft_adapter_loads_in_memory_and_a_mismatch_is_refused(tmp_path, tiny_l
 
 def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
     from evaluate_helpers import language_neuron_model, language_neurons
-
     from langneurons.neuron_sets import NeuronSet
 
     tok = char_tokenizer()
@@ -184,6 +183,7 @@ def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
     assert "Mean diagonal minus mean off-diagonal" in (tmp_path / "r.md").read_text()
 
     wrong = tmp_path / "wrong.safetensors"
-    NeuronSet(list(neurons), {k: v + [v[0]] for k, v in neurons.items()}, num_layers=3, ffn_size=64).save(wrong)
+    three_layers = {k: v + [v[0]] for k, v in neurons.items()}
+    NeuronSet(list(neurons), three_layers, num_layers=3, ffn_size=64).save(wrong)
     with pytest.raises(LangNeuronsError, match="the neuron set is for 3 layers"):
         _evaluate(tmp_path / "r2.json", suites=["deactivation"], neurons=str(wrong), languages=langs)
