@@ -105,7 +105,7 @@ def test_online_suites_offline_are_skipped_in_one_line(setup, tmp_path, capsys, 
     assert len(lines) == 1 and lines[0].startswith("offline: skipping 9 hub task(s)")
     tasks = sorted(s["task"] for s in data["skipped"])
     english = ["arc_challenge", "arc_easy", "hellaswag", "mmlu", "piqa", "winogrande"]
-    assert tasks == sorted(english + ["belebele", "flores", "sib200"])
+    assert tasks == sorted(english + ["belebele", "flores_translation", "sib200"])
     assert data["metrics"] == {} and setup == []  # nothing ran, nothing scored as zero
 
 
@@ -125,6 +125,19 @@ def test_bad_input_is_a_one_line_error(setup, tmp_path):
     with pytest.raises(LangNeuronsError, match="not a directory"):
         _evaluate(tmp_path / "r.json", adapter=str(tmp_path / "missing"))
     assert setup == []
+
+
+def test_unknown_lm_eval_task_is_an_error(setup, tmp_path):
+    pytest.importorskip("lm_eval")
+    with pytest.raises(LangNeuronsError, match="unknown lm-eval task.*no_such_task"):
+        _evaluate(tmp_path / "r.json", tasks=["no_such_task", "piqa"])
+    assert setup == []
+
+
+def test_flores_corpus_offline_is_a_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(LangNeuronsError, match="corpus flores needs the Hugging Face hub"):
+        _evaluate(tmp_path / "r.json", corpus="flores")
 
 
 def test_suite_groups():

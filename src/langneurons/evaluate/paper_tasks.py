@@ -1,21 +1,22 @@
 """The paper's downstream suite, whose data come from the Hugging Face hub.
 
-- FLORES-200 (``openlanguagedata/flores_plus``, gated: accept its terms and log in) translation in
-  both directions between a language and the pivot, chrF++ and BLEU, few-shot examples from ``dev``;
+- FLORES-200 (``openlanguagedata/flores_plus``, gated: accept its terms and log in) as a parallel corpus
+  (``train`` = dev, ``test`` = devtest): translation in both directions with the pivot, chrF++ and BLEU,
+  few-shot examples from dev; also usable as held-out text for bits per byte (``--corpus flores``);
 - Belebele (lm-eval's ``belebele_<code>``) and SIB-200 (``Davlan/sib200``) in the language;
 - in English: lm-eval's MMLU, HellaSwag, PIQA, WinoGrande, ARC-easy and ARC-challenge.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from .udhr_tasks import display_name, translation_docs, translation_task, write_jsonl
+from ..errors import LangNeuronsError
+from .harness import hub_offline
 
 ENGLISH_TASKS = ("mmlu", "hellaswag", "piqa", "winogrande", "arc_easy", "arc_challenge")
 BENCHMARK_CODES = {"ekk_Latn": "est_Latn"}
-"""FLORES-200 / Belebele spell a few languages with the macro-language code."""
+"""Belebele and SIB-200 spell a few languages with the macro-language code."""
 
 SIB200_TOPICS = ("science/technology", "travel", "politics", "sports", "health", "entertainment", "geography")
 
@@ -24,30 +25,41 @@ def benchmark_code(language: str) -> str:
     return BENCHMARK_CODES.get(language, language)
 
 
-def flores_sentences(language: str, split: str) -> dict[int, str]:
-    """FLORES+ sentences by id (network; fails offline or without access to the gated dataset)."""
-    from datasets import load_dataset
+class FloresCorpus:
+    """FLORES+ sentences by id, read from the hub on first use (``valid`` is empty)."""
 
-    ds = load_dataset("openlanguagedata/flores_plus", language, split=split)
-    return {int(row["id"]): row["text"] for row in ds}
+    name = "flores"
+    version = "openlanguagedata/flores_plus"
+    HUB_SPLITS = {"train": "dev", "valid": None, "test": "devtest"}
 
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], dict[int, str]] = {}
 
-def flores_tasks(
-    language: str, pivot: str, workdir: Path, *, num_fewshot: int, max_gen_toks: int
-) -> dict[str, dict[str, Any]]:
-    """``{"from_<pivot>": config, "to_<pivot>": config}`` for FLORES-200 devtest."""
-    test = {lang: flores_sentences(lang, "devtest") for lang in (language, pivot)}
-    dev = {lang: flores_sentences(lang, "dev") for lang in (language, pivot)}
-    out = {}
-    for direction, src, tgt in (("from", pivot, language), ("to", language, pivot)):
-        name = f"flores_{src}_{tgt}"
-        names = display_name(src), display_name(tgt)
-        test_file = write_jsonl(workdir / f"{name}.jsonl", translation_docs(test[src], test[tgt], *names))
-        shot_file = write_jsonl(workdir / f"{name}.dev.jsonl", translation_docs(dev[src], dev[tgt], *names))
-        out[f"{direction}_{pivot}"] = translation_task(
-            name, test_file, shot_file, num_fewshot=num_fewshot, max_gen_toks=max_gen_toks
-        )
-    return out
+    def languages(self) -> list[str]:
+        return []  # not listed offline; any FLORES+ code is tried when asked for
+
+    def parallel(self, language: str, split: str = "train") -> dict[int, str]:
+        hub_split = self.HUB_SPLITS[split]
+        if hub_split is None:
+            return {}
+        if (language, split) not in self._cache:
+            from datasets import load_dataset
+
+            if hub_offline():
+                raise LangNeuronsError("corpus flores needs the Hugging Face hub, but HF_HUB_OFFLINE is set")
+            try:
+                ds = load_dataset(self.version, language, split=hub_split)
+            except Exception as e:  # offline, gated, unknown config: one line, not a traceback
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+                raise LangNeuronsError(
+                    f"cannot read FLORES+ {language} {hub_split} ({first}); it needs the Hugging Face hub "
+                    "and access to the gated dataset (huggingface-cli login)"
+                ) from e
+            self._cache[language, split] = {int(row["id"]): row["text"] for row in ds}
+        return self._cache[language, split]
+
+    def texts(self, language: str, split: str = "train") -> list[str]:
+        return list(self.parallel(language, split).values())
 
 
 def sib200_task(language: str) -> dict[str, Any]:

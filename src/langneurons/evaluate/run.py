@@ -21,9 +21,9 @@ from ..atomic import write_text
 from ..errors import LangNeuronsError
 from ..models import resolve_model
 from .deactivation import deactivation_matrix
-from .harness import Harness, hub_offline, require_lm_eval, unwrap
+from .harness import Harness, builtin_tasks, hub_offline, require_lm_eval, unwrap
 from .intrinsic import score_texts
-from .paper_tasks import ENGLISH_TASKS, belebele_task, flores_tasks, sib200_task
+from .paper_tasks import ENGLISH_TASKS, FloresCorpus, belebele_task, sib200_task
 from .results import Results, deactivation_table, load_results, markdown_table
 from .udhr_tasks import (
     continuation_docs,
@@ -38,8 +38,9 @@ OFFLINE_SUITES = ("intrinsic", "udhr")
 ONLINE_SUITES = ("flores", "belebele", "sib200", "english")
 SUITES = OFFLINE_SUITES + ONLINE_SUITES + ("deactivation",)
 SUITE_GROUPS = {"offline": OFFLINE_SUITES, "paper": ONLINE_SUITES, "all": OFFLINE_SUITES + ONLINE_SUITES}
-ONLINE_TASKS = frozenset({"flores", "belebele", "sib200", *ENGLISH_TASKS})
 ENGLISH = "eng_Latn"
+LM_EVAL_LABEL = "lm_eval"
+"""The label under which the metrics of extra lm-eval tasks (``--tasks``) are reported."""
 
 
 class Skip(Exception):
@@ -79,12 +80,14 @@ def adapter_config(adapter: str) -> tuple[Path, dict[str, Any]]:
 
 
 def files_stamp(path: str | Path) -> dict[str, list[int]] | None:
-    """Size and modification time of each file of a local model or adapter folder (None for a hub id):
+    """Size and modification time of a local file or of each file of a folder (None for a hub id):
     part of the cache key, so that a model retrained in place is evaluated again."""
     path = Path(path)
-    if not path.is_dir():
-        return None
-    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(path.iterdir()) if p.is_file()}
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file())
+    else:
+        files = [path] if path.is_file() else []
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files} or None
 
 
 def run_info(model: str, adapter: str | None, name: str | None, method: str | None) -> dict[str, Any]:
@@ -167,6 +170,8 @@ class Job:
     task: str
     label: str
     run: Callable[[Session], dict[str, float]]
+    hub: bool = False
+    """Needs the Hugging Face hub (skipped offline)."""
 
 
 def cap_bytes(texts: Sequence[str], max_bytes: int | None) -> list[str]:
@@ -194,13 +199,6 @@ def held_out(corpus, language: str) -> list[str]:
 
 def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
     return {f"{prefix}_{k}": v for k, v in metrics.items()}
-
-
-def _require_lm_eval() -> None:
-    try:
-        require_lm_eval()
-    except LangNeuronsError as e:
-        raise Skip(str(e)) from e
 
 
 @dataclass
@@ -240,7 +238,6 @@ class Planner:
         prefix = f"{self.corpus.name}_continuation"
 
         def run(s: Session) -> dict[str, float]:
-            _require_lm_eval()
             docs = continuation_docs(held_out(self.corpus, label))
             if len(docs) < 2:
                 raise Skip(f"needs at least two held-out {self.corpus.name} documents for {label}")
@@ -248,13 +245,13 @@ class Planner:
             task = continuation_task(name, write_jsonl(s.workdir / f"{name}.jsonl", docs))
             return prefixed(prefix, s.harness.run([task], limit=self.limit)[name])
 
-        return Job(prefix, label, run)
+        return Job(prefix, label, _needs_lm_eval(run))
 
-    def translation(self, label: str) -> Job:
-        corpus, pivot = self.corpus, self.pivot
+    def translation(self, label: str, corpus: Any = None) -> Job:
+        """Into and out of the pivot, on the corpus's test documents, with training documents as shots."""
+        corpus, pivot = corpus or self.corpus, self.pivot
 
         def run(s: Session) -> dict[str, float]:
-            _require_lm_eval()
             if not hasattr(corpus, "parallel"):
                 raise Skip(f"corpus {corpus.name} is not parallel; translation needs aligned documents")
             metrics: dict[str, float] = {}
@@ -279,42 +276,47 @@ class Planner:
                 metrics |= prefixed(f"{corpus.name}_{direction}_{pivot}", scores)
             return metrics
 
-        return Job(f"{corpus.name}_translation", label, run)
+        return Job(f"{corpus.name}_translation", label, _needs_lm_eval(run))
 
-    def online(self, task: str, label: str, build: Callable[[Session], dict[str, Any]]) -> Job:
-        """A hub task: ``build`` returns ``{metric prefix: task name or config}``; any failure is a skip."""
+    def lm_eval_task(self, label: str, prefix: str, task: str | dict[str, Any]) -> Job:
+        """One lm-eval task (its own by name, or a config), its metrics prefixed with ``prefix``."""
+        name = task if isinstance(task, str) else task["task"]
 
         def run(s: Session) -> dict[str, float]:
-            _require_lm_eval()
-            try:
-                tasks = build(s)
-                results = s.harness.run(list(tasks.values()), limit=self.limit)
-            except Exception as e:  # network, gated datasets, missing configs: report, never score zero
-                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-                raise Skip(f"{type(e).__name__}: {first[:200]}") from e
-            names = {p: t if isinstance(t, str) else t["task"] for p, t in tasks.items()}
-            return {k: v for p, n in names.items() for k, v in prefixed(p, results[n]).items()}
+            return prefixed(prefix, s.harness.run([task], limit=self.limit)[name])
 
-        return Job(task, label, run)
-
-    def paper(self, suite: str, label: str) -> list[Job]:
-        if suite == "flores" and label != self.pivot:
-            return [self.online("flores", label, lambda s: {
-                f"flores_{k}": v for k, v in flores_tasks(
-                    label, self.pivot, s.workdir, num_fewshot=self.num_fewshot, max_gen_toks=self.max_gen_toks
-                ).items()
-            })]  # fmt: skip
-        if suite == "belebele":
-            return [self.online("belebele", label, lambda s: {"belebele": belebele_task(label)})]
-        if suite == "sib200":
-            return [self.online("sib200", label, lambda s: {"sib200": sib200_task(label)})]
-        return []
-
-    def english(self) -> list[Job]:
-        return [self.online(t, ENGLISH, lambda s, t=t: {t: t}) for t in ENGLISH_TASKS]
+        return Job(prefix, label, _needs_lm_eval(run))
 
 
-def plan_jobs(planner: Planner, suites: list[str], languages: list[str], forgetting: bool) -> list[Job]:
+def _needs_lm_eval(run: Callable[[Session], dict[str, float]]) -> Callable[[Session], dict[str, float]]:
+    def wrapped(s: Session) -> dict[str, float]:
+        try:
+            require_lm_eval()
+        except LangNeuronsError as e:
+            raise Skip(str(e)) from e
+        return run(s)
+
+    return wrapped
+
+
+def from_hub(job: Job) -> Job:
+    """The same job, with any failure (network, gated dataset, missing config) turned into a skip."""
+
+    def run(s: Session) -> dict[str, float]:
+        try:
+            return job.run(s)
+        except Skip:
+            raise
+        except Exception as e:  # report it in one line; never score it as zero
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise Skip(f"{type(e).__name__}: {first[:200]}") from e
+
+    return Job(job.task, job.label, run, hub=True)
+
+
+def plan_jobs(
+    planner: Planner, suites: list[str], languages: list[str], forgetting: bool, tasks: Sequence[str] = ()
+) -> list[Job]:
     """Every (task, label) of the run, in the order they run."""
     from ..corpus.pydocs import PYDOCS_LABEL, python_docstrings
 
@@ -330,12 +332,17 @@ def plan_jobs(planner: Planner, suites: list[str], languages: list[str], forgett
             jobs.append(planner.continuation(label))
             if label != planner.pivot:
                 jobs.append(planner.translation(label))
-    for suite in ("flores", "belebele", "sib200"):
-        if suite in suites:
-            jobs += [job for label in languages for job in planner.paper(suite, label)]
+    for label in languages:
+        if "flores" in suites and label != planner.pivot:
+            jobs.append(from_hub(planner.translation(label, FloresCorpus())))
+        if "belebele" in suites:
+            jobs.append(from_hub(planner.lm_eval_task(label, "belebele", belebele_task(label))))
+        if "sib200" in suites:
+            jobs.append(from_hub(planner.lm_eval_task(label, "sib200", sib200_task(label))))
     if "english" in suites:
-        jobs += planner.english()
-    return jobs
+        jobs += [from_hub(planner.lm_eval_task(ENGLISH, t, t)) for t in ENGLISH_TASKS]
+    jobs += [from_hub(planner.lm_eval_task(LM_EVAL_LABEL, t, t)) for t in tasks]
+    return list({(j.task, j.label): j for j in jobs}.values())
 
 
 # ----- the public commands ------------------------------------------------------------------------
@@ -369,6 +376,7 @@ def evaluate(
     dtype: str = "float32",
     device: str = "cpu",
     baseline: str | None = None,
+    tasks: list[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a base model, an adapter or a merged model on held-out text and downstream tasks.
 
@@ -380,10 +388,11 @@ def evaluate(
         adapter: A neuron adapter or peft adapter directory (or a run folder holding one) to attach in memory.
         languages: Languages to evaluate, e.g. mlt_Latn,eng_Latn (any code the corpus knows).
         out: Results JSON to write (re-running with the same settings reuses finished tasks).
-        suites: intrinsic (bits per byte), udhr (continuation + translation, offline), flores, belebele,
+        suites: intrinsic (bits per byte), udhr (continuation + translation on the corpus), flores, belebele,
             sib200, english (MMLU, HellaSwag, PIQA, WinoGrande, ARC; these need the hub), deactivation;
             groups: offline, paper, all.
-        corpus: Held-out text: udhr, a directory of <language>.txt/.jsonl, a JSONL file or hf:<dataset>.
+        corpus: Held-out text: udhr, flores (FLORES+ devtest, online), a directory of <language>.txt/.jsonl,
+            a JSONL file or hf:<dataset>.
         neurons: Neuron-set file for the deactivation suite.
         name: Run name in tables (default: the adapter's folder name, else the model).
         method: Method name in tables (default: from the adapter's config, or "base").
@@ -399,37 +408,39 @@ def evaluate(
         dtype: float32, bfloat16 or float16.
         device: cpu, cuda, cuda:1, ...
         baseline: A results JSON of the base model: the Markdown table then shows deltas against it.
+        tasks: Further lm-eval tasks by name (e.g. lambada_openai), reported under the label "lm_eval".
     """
     from ..corpus import load_corpus, normalize_language
 
     suites = expand_suites(suites)
-    if "deactivation" in suites and neurons is None:
-        raise LangNeuronsError("the deactivation suite needs --neurons FILE (a neuron set for this model)")
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages, e.g. mlt_Latn,eng_Latn")
-    src = load_corpus(corpus)
+    src = FloresCorpus() if corpus == "flores" else load_corpus(corpus)
     languages = list(dict.fromkeys(normalize_language(lang) for lang in languages))
     for lang in languages:
         held_out(src, lang)  # an unknown language fails here, before any model is loaded
+    nset = _neuron_set(neurons, suites)
+    tasks = _check_tasks(tasks or [])
     pivot = normalize_language(pivot)
     settings = {
         "model": model, "model_files": files_stamp(resolve_model(model)), "adapter": adapter,
         "adapter_files": adapter and files_stamp(adapter_config(adapter)[0]),
         "corpus": corpus, "corpus_version": getattr(src, "version", None), "split": "test", "pivot": pivot,
         "window": window, "stride": stride or window // 2, "max_bytes": max_bytes, "num_fewshot": num_fewshot,
-        "max_gen_toks": max_gen_toks, "limit": limit, "dtype": dtype, "neurons": neurons,
+        "max_gen_toks": max_gen_toks, "limit": limit, "dtype": dtype,
+        "neurons": neurons, "neurons_file": neurons and files_stamp(neurons),
         "first_token": "scored after a BOS (else EOS) prefix token",
     }  # fmt: skip
     results = Results(out, run_info(model, adapter, name, method), settings)
     planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit)
-    jobs = plan_jobs(planner, suites, languages, forgetting)
+    jobs = plan_jobs(planner, suites, languages, forgetting, tasks)
     jobs = [j for j in jobs if results.get(j.task, j.label) is None]
-    online = [j for j in jobs if j.task in ONLINE_TASKS]
-    if online and hub_offline():
-        print(f"offline: skipping {len(online)} hub task(s) ({', '.join(sorted({j.task for j in online}))})")
-        for j in online:
+    hub = [j for j in jobs if j.hub]
+    if hub and hub_offline():
+        print(f"offline: skipping {len(hub)} hub task(s) ({', '.join(sorted({j.task for j in hub}))})")
+        for j in hub:
             results.skip(j.task, j.label, "offline; it fetches data from the Hugging Face hub", quiet=True)
-        jobs = [j for j in jobs if j not in online]
+        jobs = [j for j in jobs if not j.hub]
     with tempfile.TemporaryDirectory(prefix="langneurons-eval-") as workdir:
         session = Session(
             lambda: load_adapted(model, adapter, dtype=dtype, device=device),
@@ -441,22 +452,41 @@ def evaluate(
                 results.put(job.task, job.label, job.run(session))
             except Skip as e:
                 results.skip(job.task, job.label, str(e))
-        if "deactivation" in suites and results.deactivation is None:
-            results.set_deactivation(_deactivation(session, neurons, src, languages, window, max_bytes))
+        if nset is not None:
+            langs = [lang for lang in languages if lang in nset.languages]
+            if (results.deactivation or {}).get("languages") != langs:
+                texts = {lang: cap_bytes(held_out(src, lang), max_bytes) for lang in langs}
+                results.set_deactivation(_deactivation(session, nset, texts, window))
     results.save()
     return _write_report(results, out, baseline)
 
 
-def _deactivation(
-    session: Session, neurons: str, corpus: Any, languages: list[str], window: int, max_bytes: int | None
-) -> dict[str, Any]:
-    from ..models import ffn_shape
+def _neuron_set(neurons: str | None, suites: list[str]):
+    """The neuron set the deactivation suite needs (read before any model is loaded), else None."""
+    if "deactivation" not in suites:
+        return None
+    if neurons is None:
+        raise LangNeuronsError("the deactivation suite needs --neurons FILE (a neuron set for this model)")
     from ..neuron_sets import NeuronSet
 
-    nset = NeuronSet.load(neurons)
+    return NeuronSet.load(neurons)
+
+
+def _check_tasks(tasks: list[str]) -> list[str]:
+    """Refuse names that are not lm-eval tasks (indexing lm-eval's tasks takes a few seconds)."""
+    if not tasks:
+        return []
+    require_lm_eval()
+    unknown = sorted(set(tasks) - builtin_tasks())
+    if unknown:
+        raise LangNeuronsError(f"unknown lm-eval task(s) {', '.join(unknown)}; list them: lm_eval ls tasks")
+    return tasks
+
+
+def _deactivation(session: Session, nset: Any, texts: dict[str, list[str]], window: int) -> dict[str, Any]:
+    from ..models import ffn_shape
+
     nset.validate(ffn_shape(session.model))
-    langs = [lang for lang in languages if lang in nset.languages]
-    texts = {lang: cap_bytes(held_out(corpus, lang), max_bytes) for lang in langs}
     return deactivation_matrix(
         session.model, session.tokenizer, nset, {k: v for k, v in texts.items() if v},
         window=window, batch_size=session.batch_size,
