@@ -15,8 +15,11 @@ COMMANDS: dict[str, str] = {
     "fetch": "langneurons.fetch:fetch",
     "record": "langneurons.record:record",
     "identify": "langneurons.lape:identify_files",
+    "analyze": "langneurons.analysis.commands:analyze",
+    "report": "langneurons.report:report",
 }
 GROUPS: dict[str, dict[str, str]] = {
+    "corpus": {"languages": "langneurons.corpus:list_languages"},
     "neurons": {
         "show": "langneurons.neuron_commands:neurons_show",
         "compare": "langneurons.neuron_commands:neurons_compare",

@@ -28,7 +28,7 @@ class DataParallel:
             return cls()
         from accelerate import PartialState
 
-        state = PartialState()
+        state = PartialState(cpu=not torch.cuda.is_available())
         return cls(rank=state.process_index, world_size=state.num_processes, local_rank=state.local_process_index)
 
     @property

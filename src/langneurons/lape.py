@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 
 from .errors import LangNeuronsError
-from .models.registry import FFN_REGISTRY
+from .models import FFN_REGISTRY, model_shape
 from .neuron_sets import NeuronSet, split_by_layer
 from .stats import MODEL_KEYS, LanguageStats, check_same_model, load_stats_dir
 
@@ -231,6 +231,10 @@ def identify_files(
         mode=mode,
     )
     neuron_set.save(out)
-    print(neuron_set.summary())
+    try:
+        shape, total = model_shape(neuron_set.model_id or "")
+    except LangNeuronsError:  # the model is not at hand: counts without percentages
+        shape, total = None, None
+    print(neuron_set.summary(shape, total_params=total))
     print(f"wrote {out}")
     return neuron_set

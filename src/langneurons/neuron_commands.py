@@ -4,28 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
-
 from .errors import LangNeuronsError
-from .models.loading import resolve_model
-from .models.registry import FFNShape, ffn_shape, ffn_spec
+from .models.loading import model_shape
 from .neuron_sets import NeuronSet, jaccard_index, shared_count
-
-
-def model_shape(model: str) -> tuple[FFNShape, int]:
-    """A model's FFN shape and parameter count from its config (built on the meta device, no weights)."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    try:
-        config = AutoConfig.from_pretrained(resolve_model(model))
-    except (OSError, ValueError) as e:
-        raise LangNeuronsError(
-            f"cannot read the config of model {model!r}; give a local directory or hub id"
-        ) from e
-    ffn_spec(config)
-    with torch.device("meta"):
-        meta_model = AutoModelForCausalLM.from_config(config)
-    return ffn_shape(meta_model), sum(p.numel() for p in meta_model.parameters())
 
 
 def _names(languages: list[str]) -> list[str]:

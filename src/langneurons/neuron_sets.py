@@ -74,7 +74,7 @@ def _canonical_layers(layers: Any, num_layers: int, ffn_size: int, where: str) -
         )
     out = []
     for i, t in enumerate(layers):
-        t = torch.as_tensor(t)
+        t = torch.as_tensor(t, dtype=torch.int64) if len(t) == 0 else torch.as_tensor(t)
         if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
             raise LangNeuronsError(f"{where}, layer {i}: neuron indices must be integers, got {t.dtype}")
         t = t.to(torch.int64).reshape(-1)

@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import __version__
-from .corpus import load_corpus, normalize_language, token_windows
+from .corpus import load_corpus, resolve_language, token_windows
 from .errors import LangNeuronsError
 from .models import ffn_layers, ffn_shape, load_model, model_fingerprint, model_id
 from .stats import LanguageStats
@@ -169,14 +169,11 @@ def record(
     from .distributed import DataParallel
 
     dp = DataParallel.from_environment()
-    languages = [normalize_language(x) for x in languages]
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages mlt_Latn,cym_Latn,...")
     text_source = load_corpus(corpus)
-    missing = [x for x in languages if x not in set(text_source.languages())]
-    if missing:
-        raise LangNeuronsError(f"language(s) {', '.join(missing)} not in corpus {text_source.name}; "
-                               "run `langneurons corpus languages` to list what it has")
+    available = text_source.languages()
+    languages = [resolve_language(x, available, corpus=text_source.name) for x in languages]
     lm, tokenizer = load_model(model, dtype=dtype, device=dp.device(device), device_map=device_map)
     settings = _settings(lm, text_source.name, text_source.version, split, window, max_tokens, dtype)
     out_dir = Path(out)

@@ -32,6 +32,18 @@ def load_corpus(spec: str = "udhr", **kwargs: Any) -> Corpus:
                            "folder or .txt/.jsonl file; pass one of those")
 
 
+def list_languages(*, corpus: str = "udhr") -> list[str]:
+    """Print the languages a corpus holds, with their names where known.
+
+    Args:
+        corpus: udhr, a directory of <language>.txt/.jsonl files, a .jsonl file, or hf:<dataset>.
+    """
+    languages = load_corpus(corpus).languages()
+    for label in languages:
+        print(f"{label}\t{language_name(label) or ''}")
+    return languages
+
+
 __all__ = [
     "DEFAULT_FRACTIONS",
     "SPLITS",
@@ -46,6 +58,7 @@ __all__ = [
     "fetch_udhr",
     "hash_split",
     "language_name",
+    "list_languages",
     "load_corpus",
     "normalize_language",
     "resolve_language",

@@ -1,7 +1,15 @@
 """Foundations: loading models and knowing where their FFN neurons are."""
 
 from .embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, embedded_model_dir
-from .loading import load_model, load_tokenizer, model_fingerprint, model_id, resolve_model, torch_dtype
+from .loading import (
+    load_model,
+    load_tokenizer,
+    model_fingerprint,
+    model_id,
+    model_shape,
+    resolve_model,
+    torch_dtype,
+)
 from .registry import (
     FFN_REGISTRY,
     FFNLayer,
@@ -30,6 +38,7 @@ __all__ = [
     "load_tokenizer",
     "model_fingerprint",
     "model_id",
+    "model_shape",
     "resolve_model",
     "torch_dtype",
 ]

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..errors import LangNeuronsError
 from .embedded import EMBEDDED_MODELS, embedded_model_dir
-from .registry import ffn_spec
+from .registry import FFNShape, ffn_shape, ffn_spec
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -99,3 +99,17 @@ def model_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
+def model_shape(model: str) -> tuple[FFNShape, int]:
+    """A model's FFN shape and parameter count from its config (built on the meta device, no weights)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    try:
+        config = AutoConfig.from_pretrained(resolve_model(model))
+    except (OSError, ValueError) as e:
+        raise LangNeuronsError(
+            f"cannot read the config of model {model!r}; give a local directory or hub id"
+        ) from e
+    ffn_spec(config)
+    with torch.device("meta"):
+        meta_model = AutoModelForCausalLM.from_config(config)
+    return ffn_shape(meta_model), sum(p.numel() for p in meta_model.parameters())

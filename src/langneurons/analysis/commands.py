@@ -1,0 +1,206 @@
+"""``langneurons analyze``: load what an analysis needs, run it, write ``<out>/<kind>.json`` and its figures."""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from ..atomic import write_json
+from ..errors import LangNeuronsError
+from ..models import load_model, model_id
+from .alignment import alignment, plot_alignment
+from .neurons import neuron_summary, plot_languages_per_neuron, plot_neuron_counts, plot_overlap
+from .training import plot_training, training_curves
+from .weights import plot_weight_distributions, plot_weight_norms, weight_changes
+
+FORMAT = "langneurons.analysis/1"
+Kind = Literal["weights", "alignment", "neurons", "training"]
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries whose behaviour the numbers depend on."""
+    found = {"python": platform.python_version()}
+    for package in ("langneurons", "torch", "transformers", "peft", "matplotlib"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def load_tuned(model: str, path: str, *, adapter: bool):
+    """A fine-tuned model with any adapter merged in: a full model directory, a peft or a neuron adapter."""
+    if not Path(path).exists():
+        raise LangNeuronsError(f"fine-tuned model or adapter {path} does not exist; check the run directory")
+    if not adapter:
+        return load_model(path)[0]
+    base, _ = load_model(model)
+    config = Path(path) / "adapter_config.json"
+    if config.is_file() and "peft_type" in json.loads(config.read_text(encoding="utf-8")):
+        from peft import PeftModel
+
+        check_adapter_modules(base, Path(path) / "adapter_model.safetensors")
+        return PeftModel.from_pretrained(base, path).merge_and_unload()
+    from ..tuners.neurons import NeuronModel
+
+    return NeuronModel.from_pretrained(base, path).merge_and_unload()
+
+
+def check_adapter_modules(base, weights: Path) -> None:
+    """Refuse a peft adapter that names modules the model lacks (peft silently skips them).
+
+    Each key is ``base_model.model.<module path>.<adapter tensor>``; walking the path down the model must
+    leave only the adapter's own names (``lora_A.weight``, ``ia3_l``).
+    """
+    from safetensors import safe_open
+
+    if not weights.is_file():
+        return
+    with safe_open(str(weights), "pt") as f:
+        keys = list(f.keys())
+    for key in keys:
+        obj, parts = base, key.removeprefix("base_model.model.").split(".")
+        while parts and isinstance(obj, torch.nn.Module) and parts[0] in obj._modules:
+            obj = obj._modules[parts.pop(0)]
+        if len(parts) > 2:
+            missing = key.removeprefix("base_model.model.").removesuffix("." + ".".join(parts[-2:]))
+            raise LangNeuronsError(f"the adapter {weights.parent} changes {missing}, which the model "
+                                   f"{model_id(base)} does not have; use the base model the adapter was trained on")
+
+
+def _tuned_paths(adapter: str | None, tuned: str | None, runs: list[str] | None) -> dict[str, tuple[str, bool]]:
+    """``{directory name: (path, is_adapter)}``; a run directory with ``config.json`` alone is a full model."""
+    paths = {}
+    if adapter:
+        paths[Path(adapter).name] = (adapter, True)
+    if tuned:
+        paths[Path(tuned).name] = (tuned, False)
+    for run in runs or []:
+        full = (Path(run) / "config.json").is_file() and not (Path(run) / "adapter_config.json").is_file()
+        paths[Path(run).name] = (run, not full)
+    return paths
+
+
+def _weights(model, paths, out: Path) -> dict:
+    if not paths:
+        raise LangNeuronsError("weights analysis needs --adapter, --tuned or --runs to compare with --model")
+    base, _ = load_model(model)
+    results = {}
+    for label, (path, is_adapter) in paths.items():
+        results[label] = weight_changes(base, load_tuned(model, path, adapter=is_adapter))
+        plot_weight_norms(results[label], out / f"weights-{label}-norms", title=f"Weight change: {label}")
+        plot_weight_distributions(results[label], out / f"weights-{label}-distributions",
+                                  title=f"Distribution of the change: {label}")
+        print(f"{label}: asymmetry " + ", ".join(f"{k} = {v:.3g}" for k, v in results[label]["asymmetry"].items()
+                                                  if v is not None))
+    return {"models": results}
+
+
+def _alignment(model, paths, languages, pivot, corpus, split, out: Path) -> dict:
+    from ..corpus import load_corpus, normalize_language
+
+    if not languages:
+        raise LangNeuronsError("alignment analysis needs --languages (the target languages to compare with the pivot)")
+    source = load_corpus(corpus)
+    if not hasattr(source, "parallel"):
+        raise LangNeuronsError(f"corpus {corpus!r} has no parallel texts; use 'udhr' or a FLORES corpus")
+    pivot, languages = normalize_language(pivot), [normalize_language(lang) for lang in languages]
+    parallel = {lang: source.parallel(lang, split) for lang in dict.fromkeys([pivot, *languages])}
+    base, tokenizer = load_model(model)
+    results = {"base": alignment(base, tokenizer, parallel, pivot=pivot)}
+    for label, (path, is_adapter) in paths.items():
+        results[label] = alignment(load_tuned(model, path, adapter=is_adapter), tokenizer, parallel, pivot=pivot)
+    plot_alignment(results, out / "alignment")
+    for label, result in results.items():
+        best = max(range(result["num_layers"]), key=lambda i: _mean(result, "retrieval_top1", i))
+        print(f"{label}: best retrieval {100 * _mean(result, 'retrieval_top1', best):.1f} % at layer {best}")
+    return {"models": results}
+
+
+def _mean(result: dict, metric: str, layer: int) -> float:
+    values = [r[metric][layer] for r in result["languages"].values()]
+    return sum(values) / len(values)
+
+
+def _neurons(neurons: str | None, languages, out: Path) -> dict:
+    from ..neuron_sets import NeuronSet
+
+    if not neurons:
+        raise LangNeuronsError("neurons analysis needs --neurons (a neuron-set file)")
+    if not Path(neurons).is_file():
+        raise LangNeuronsError(f"neuron-set file {neurons} does not exist; pass the file written by identification")
+    summary = neuron_summary(NeuronSet.load(neurons), order=languages)
+    plot_neuron_counts(summary, out / "neurons-counts")
+    plot_overlap(summary, out / "neurons-overlap")
+    plot_languages_per_neuron(summary, out / "neurons-per-neuron")
+    print(", ".join(f"{lang}: {n}" for lang, n in summary["totals"].items()))
+    return summary
+
+
+def _training(runs: list[str] | None, out: Path) -> dict:
+    if not runs:
+        raise LangNeuronsError("training analysis needs --runs (training run directories)")
+    curves = training_curves(runs)
+    plot_training(curves, out / "training")
+    for label, run in curves["runs"].items():
+        best = run["best_eval"]
+        print(f"{label}: best validation loss {best['loss']:.4f} at step {best['step']}" if best else f"{label}: no eval")
+    return curves
+
+
+def analyze(
+    *,
+    kind: Kind,
+    model: str | None = None,
+    adapter: str | None = None,
+    tuned: str | None = None,
+    neurons: str | None = None,
+    runs: list[str] | None = None,
+    languages: list[str] | None = None,
+    pivot: str = "eng_Latn",
+    corpus: str = "udhr",
+    split: str = "test",
+    out: str,
+) -> dict:
+    """Check one of the paper's mechanistic claims on any model and method; write JSON and figures to ``out``.
+
+    Args:
+        kind: ``weights`` (how each FFN projection changed), ``alignment`` (cross-lingual similarity of
+            hidden states on parallel text), ``neurons`` (a neuron set's layout and overlap) or
+            ``training`` (loss curves of several runs).
+        model: The base model (embedded name, hub id or directory); weights and alignment.
+        adapter: An adapter directory (neuron tuner or peft) to merge into the base.
+        tuned: A fully fine-tuned model directory.
+        neurons: A neuron-set file; neurons analysis.
+        runs: Run directories: training runs (``log_history.json``), or for weights/alignment more
+            adapters/models to compare side by side (labelled by directory name).
+        languages: Target languages (alignment) or the language order (neurons).
+        pivot: The language the others are aligned with.
+        corpus: Where parallel texts come from (``udhr``, or a corpus with FLORES when online).
+        split: The corpus split of the parallel texts.
+        out: Output directory; receives ``<kind>.json`` and PNG/SVG figures.
+    """
+    out_dir = Path(out)
+    paths = _tuned_paths(adapter, tuned, runs) if kind in ("weights", "alignment") else {}
+    if kind in ("weights", "alignment") and not model:
+        raise LangNeuronsError(f"{kind} analysis needs --model (the base model)")
+    if kind == "weights":
+        data = _weights(model, paths, out_dir)
+    elif kind == "alignment":
+        data = _alignment(model, paths, languages, pivot, corpus, split, out_dir)
+    elif kind == "neurons":
+        data = _neurons(neurons, languages, out_dir)
+    elif kind == "training":
+        data = _training(runs, out_dir)
+    else:
+        raise LangNeuronsError(f"unknown analysis {kind!r}; use weights, alignment, neurons or training")
+    settings = {"kind": kind, "model": model, "adapter": adapter, "tuned": tuned, "neurons": neurons, "runs": runs,
+                "languages": languages, "pivot": pivot, "corpus": corpus, "split": split}
+    result = {"format": FORMAT, **data, "kind": kind, "settings": settings, "versions": versions()}
+    write_json(out_dir / f"{kind}.json", result)
+    return result

@@ -1,0 +1,82 @@
+"""Training and validation loss of every method of an experiment, on one figure.
+
+Reads the ``log_history.json`` a training run writes (the HF Trainer's list of log dicts:
+``{"step", "loss"}`` for training, ``{"step", "eval_loss"}`` for validation).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..errors import LangNeuronsError
+from .plots import method_colors, new_figure, outside_legend, save_figure, style
+
+LOG_FILE = "log_history.json"
+
+
+def load_log_history(run: str | Path) -> list[dict]:
+    """The log history of a run directory (or of the JSON file itself)."""
+    path = Path(run)
+    if path.is_dir():
+        path = path / LOG_FILE
+    if not path.is_file():
+        raise LangNeuronsError(f"training run {run} has no {LOG_FILE}; pass run directories written by training")
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise LangNeuronsError(f"{path} is not valid JSON ({e}); rerun or repair the training run") from e
+    if not isinstance(history, list):
+        raise LangNeuronsError(f"{path} must hold a list of log entries, not {type(history).__name__}")
+    return history
+
+
+def _series(history: Sequence[dict], key: str) -> dict[str, list[float]]:
+    points = [(e["step"], e[key]) for e in history if key in e and "step" in e]
+    return {"step": [s for s, _ in points], "loss": [v for _, v in points]}
+
+
+def training_curves(runs: Mapping[str, Sequence[dict]] | Sequence[str | Path]) -> dict:
+    """Training and validation curves of several runs.
+
+    Args:
+        runs: ``{label: log_history}`` or run directories (labelled by their directory names).
+
+    Returns:
+        A JSON-able dict ``{"kind": "training", "runs": {label: {"train", "eval", "best_eval"}}}``;
+        ``train``/``eval`` hold ``step`` and ``loss`` lists, ``best_eval`` the lowest validation loss.
+    """
+    if not isinstance(runs, Mapping):
+        runs = {Path(r).name if Path(r).is_dir() else Path(r).parent.name: load_log_history(r) for r in runs}
+    if not runs:
+        raise LangNeuronsError("no training runs given; pass at least one run directory")
+    curves = {}
+    for label, history in runs.items():
+        train, valid = _series(history, "loss"), _series(history, "eval_loss")
+        if not train["step"] and not valid["step"]:
+            raise LangNeuronsError(f"training run {label!r} logged no loss; was it trained with logging enabled?")
+        best = min(zip(valid["loss"], valid["step"], strict=True), default=None)
+        curves[label] = {"train": train, "eval": valid,
+                         "best_eval": {"step": best[1], "loss": best[0]} if best else None}
+    return {"kind": "training", "runs": curves}
+
+
+def plot_training(curves: dict, stem: str | Path, *, title: str | None = None) -> list[Path]:
+    """Training loss (left) and validation loss (right) of all runs, one colour per method."""
+    colors = method_colors(list(curves["runs"]))
+    with style():
+        fig, (ax_train, ax_eval) = new_figure(1, 2, width=9.6, height=3.6, sharey=True)
+        for label, run in curves["runs"].items():
+            color = colors[label]
+            ax_train.plot(run["train"]["step"], run["train"]["loss"], color=color, label=label, alpha=0.9)
+            ax_eval.plot(run["eval"]["step"], run["eval"]["loss"], color=color, marker="o", label=label)
+            if run["best_eval"]:
+                ax_eval.scatter([run["best_eval"]["step"]], [run["best_eval"]["loss"]], s=60, marker="*",
+                                color=color, zorder=3, edgecolors="black", linewidths=0.5)
+        ax_train.set(xlabel="step", ylabel="loss", title="Training loss")
+        ax_eval.set(xlabel="step", title="Validation loss (★ best)")
+        ax_eval.yaxis.set_tick_params(labelleft=True)
+        outside_legend(fig, ax_train, title="method")
+        fig.suptitle(title or "Training curves", fontweight="bold")
+        return save_figure(fig, stem)

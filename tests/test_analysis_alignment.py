@@ -1,0 +1,101 @@
+import pytest
+import torch
+
+from langneurons.analysis import alignment, alignment_scores, embed_texts, plot_alignment
+from langneurons.errors import LangNeuronsError
+from tiny import make_tiny_model
+
+BOS = 1
+
+
+class CharTokenizer:
+    """Characters -> ids 2..127 with a BOS token, enough to drive a tiny model without downloads."""
+
+    pad_token_id = 0
+    all_special_ids = [0, BOS]
+
+    def __call__(self, texts, truncation=True, max_length=256):
+        return {"input_ids": [[BOS] + [2 + ord(c) % 126 for c in t][: max_length - 1] for t in texts]}
+
+
+TEXTS = {1: "All human beings are born free.", 2: "Everyone has the right to life.",
+         3: "No one shall be held in slavery.", 4: "Everyone has the right to an effective remedy by tribunals."}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return make_tiny_model("llama")
+
+
+def test_identical_inputs_align_perfectly(model):
+    result = alignment(model, CharTokenizer(), {"eng_Latn": TEXTS, "mlt_Latn": dict(TEXTS)}, batch_size=3)
+    scores = result["languages"]["mlt_Latn"]
+    assert result["num_layers"] == 3 and scores["pairs"] == 4
+    assert scores["parallel_cosine"] == pytest.approx([1.0] * 3, abs=1e-6)
+    assert scores["retrieval_top1"] == [1.0, 1.0, 1.0]
+    assert all(n < 1.0 for n in scores["nonparallel_cosine"])
+
+
+def test_scores_on_known_vectors():
+    source = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    target = torch.tensor([[[0.0, 2.0], [3.0, 0.0]]])  # each text is closer to the other's translation
+    scores = alignment_scores(source, target)
+    assert scores == {"parallel_cosine": [0.0], "nonparallel_cosine": [1.0], "retrieval_top1": [0.0]}
+    half = alignment_scores(source, torch.tensor([[[1.0, 0.0], [1.0, 0.0]]]))
+    assert half["retrieval_top1"] == [0.5] and half["parallel_cosine"] == [0.5]
+
+
+def test_padding_and_batching_do_not_change_states(model):
+    texts = list(TEXTS.values())
+    together = embed_texts(model, CharTokenizer(), texts, batch_size=4)
+    alone = torch.cat([embed_texts(model, CharTokenizer(), [t]) for t in texts], dim=1)
+    assert torch.allclose(together, alone, atol=1e-5)
+
+
+def test_special_tokens_are_not_pooled(model):
+    class NoSpecial(CharTokenizer):
+        all_special_ids = [0]
+
+    with_bos = embed_texts(model, NoSpecial(), ["abc"])
+    without = embed_texts(model, CharTokenizer(), ["abc"])
+    assert not torch.allclose(with_bos, without)
+
+
+def test_only_shared_ids_are_compared(model):
+    parallel = {"eng_Latn": TEXTS, "deu_Latn": {1: TEXTS[1], 3: TEXTS[3], 9: "extra"}}
+    assert alignment(model, CharTokenizer(), parallel)["languages"]["deu_Latn"]["pairs"] == 2
+
+
+def test_bad_input_gives_clear_errors(model):
+    tok = CharTokenizer()
+    with pytest.raises(LangNeuronsError, match="not parallel"):
+        alignment(model, tok, {"eng_Latn": TEXTS, "mlt_Latn": {"a": "x", "b": "y"}})
+    with pytest.raises(LangNeuronsError, match="pivot language"):
+        alignment(model, tok, {"mlt_Latn": TEXTS}, pivot="eng_Latn")
+    with pytest.raises(LangNeuronsError, match="no parallel texts for cym_Latn"):
+        alignment(model, tok, {"eng_Latn": TEXTS, "mlt_Latn": TEXTS}, languages=["cym_Latn"])
+
+
+def test_side_by_side_plot_is_written(model, tmp_path):
+    parallel = {"eng_Latn": TEXTS, "mlt_Latn": {k: v[::-1] for k, v in TEXTS.items()}}
+    results = {"base": alignment(model, CharTokenizer(), parallel),
+               "neurons": alignment(make_tiny_model("llama", seed=1), CharTokenizer(), parallel)}
+    paths = plot_alignment(results, tmp_path / "alignment")
+    assert [p.suffix for p in paths] == [".png", ".svg"] and all(p.stat().st_size > 1000 for p in paths)
+
+
+@pytest.mark.embedded
+def test_gemma_aligns_translations_better_than_unrelated_text():
+    from langneurons.models import load_model
+
+    model, tokenizer = load_model("gemma-3-270m")
+    parallel = {
+        "eng_Latn": {1: "The cat sleeps on the warm roof.", 2: "I bought bread at the market this morning.",
+                     3: "The train to the city leaves at nine."},
+        "deu_Latn": {1: "Die Katze schläft auf dem warmen Dach.", 2: "Ich habe heute Morgen Brot auf dem Markt gekauft.",
+                     3: "Der Zug in die Stadt fährt um neun ab."},
+    }
+    scores = alignment(model, tokenizer, parallel)["languages"]["deu_Latn"]
+    middle = len(scores["parallel_cosine"]) // 2
+    assert scores["parallel_cosine"][middle] > scores["nonparallel_cosine"][middle]
+    assert scores["retrieval_top1"][middle] == 1.0
