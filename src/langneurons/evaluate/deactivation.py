@@ -76,7 +76,7 @@ def deactivation_matrix(
         texts_by_language: Held-out text per language; only languages in both are used.
 
     Returns:
-        ``{"languages", "baseline" (bits per byte), "matrix" (rows: zeroed, columns: scored),
+        ``{"languages", "metric", "baseline" (bits per byte), "matrix" (rows: zeroed, columns: scored),
         "diag_minus_offdiag"}``.
     """
     indices = _indices(neurons)
@@ -99,4 +99,10 @@ def deactivation_matrix(
     n = len(langs)
     diag = sum(matrix[i][i] for i in range(n)) / n
     off = sum(matrix[i][j] for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
-    return {"languages": langs, "baseline": baseline, "matrix": matrix, "diag_minus_offdiag": diag - off}
+    return {
+        "languages": langs,
+        "metric": "change in bits per byte",
+        "baseline": baseline,
+        "matrix": matrix,
+        "diag_minus_offdiag": diag - off,
+    }
