@@ -200,3 +200,31 @@ def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
     NeuronSet(list(neurons), three_layers, num_layers=3, ffn_size=64).save(wrong)
     with pytest.raises(LangNeuronsError, match="the neuron set is for 3 layers"):
         _evaluate(tmp_path / "r2.json", suites=["deactivation"], neurons=str(wrong), languages=langs)
+
+
+def test_neuron_adapter_loads_in_memory_and_refuses_another_base(tmp_path, tiny_llama):
+    neurons = pytest.importorskip("langneurons.tuners.neurons")
+    from tiny import make_tiny_model
+
+    from langneurons.models import load_model
+
+    base_dir = _save_tiny(tmp_path / "base", tiny_llama)
+    base, _ = load_model(base_dir)
+    config = neurons.NeuronTuningConfig(languages=["mlt_Latn"])
+    tuned = neurons.get_neuron_model(base, config, {"mlt_Latn": [torch.arange(4), torch.arange(2, 6)]})
+    with torch.no_grad():
+        for _, p in tuned.named_deltas():
+            p.normal_()
+    tuned.save_pretrained(tmp_path / "adapter")
+    model, _ = load_adapted(base_dir, str(tmp_path / "adapter"), dtype="float32", device="cpu")
+    ids = torch.tensor([[1, 5, 6, 7]])
+    with torch.no_grad():
+        expected = tuned(input_ids=ids).logits
+        assert torch.allclose(run_module.unwrap(model)(ids).logits, expected, atol=1e-5)
+        assert not torch.allclose(tiny_llama(ids).logits, expected, atol=1e-3)
+    info = run_info(base_dir, str(tmp_path / "adapter"), None, None)
+    assert (info["method"], info["target_language"]) == ("neurons", "mlt_Latn")
+
+    other_dir = _save_tiny(tmp_path / "other", make_tiny_model("llama", seed=1))
+    with pytest.raises(LangNeuronsError, match="differ from the base"):
+        load_adapted(other_dir, str(tmp_path / "adapter"), dtype="float32", device="cpu")

@@ -75,8 +75,11 @@ def adapter_config(adapter: str) -> tuple[Path, dict[str, Any]]:
         folders = ", ".join(p.name for p in found)
         raise LangNeuronsError(f"{adapter} holds several adapters ({folders}); pass one of them")
     path = found[0]
-    name = next(n for n in names if (path / n).is_file())
-    return path, json.loads((path / name).read_text(encoding="utf-8"))
+    config = path / next(n for n in names if (path / n).is_file())
+    try:
+        return path, json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise LangNeuronsError(f"{config} is not valid JSON ({e}); save the adapter again") from e
 
 
 def files_stamp(path: str | Path) -> dict[str, list[int]] | None:
