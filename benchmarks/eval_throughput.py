@@ -94,8 +94,9 @@ def main() -> None:
     score = scores[-1]
 
     name = args.model or "small random Llama (4 x 256, FFN 1024, byte vocabulary)"
-    print(f"model: {name} on {args.device} ({torch.get_num_threads()} threads); "
-          f"{len(texts)} texts, {score.bytes} bytes, {score.tokens} tokens; best of {args.repeats}")  # fmt: skip
+    threads = torch.get_num_threads()
+    print(f"model: {name} on {args.device} ({threads} threads); {len(texts)} texts, "
+          f"{score.bytes} bytes, {score.tokens} tokens; best of {args.repeats}")  # fmt: skip
     print(f"window {args.window}, stride {args.stride}, batch {args.batch_size}: {len(batches)} batches, "
           f"{positions} input positions")  # fmt: skip
     print(f"plain forward : {positions / t_forward:10.0f} positions/s ({t_forward:.2f} s)")

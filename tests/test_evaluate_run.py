@@ -204,9 +204,8 @@ def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
 
 def test_neuron_adapter_loads_in_memory_and_refuses_another_base(tmp_path, tiny_llama):
     neurons = pytest.importorskip("langneurons.tuners.neurons")
-    from tiny import make_tiny_model
-
     from langneurons.models import load_model
+    from tiny import make_tiny_model
 
     base_dir = _save_tiny(tmp_path / "base", tiny_llama)
     base, _ = load_model(base_dir)
