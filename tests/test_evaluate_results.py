@@ -85,3 +85,26 @@ def test_foreign_files_are_refused(tmp_path):
         load_results(bad)
     with pytest.raises(LangNeuronsError, match="cannot read"):
         load_results(tmp_path / "missing.json")
+
+
+def test_commands_fit_the_cli_generator():
+    import argparse
+
+    from langneurons.cli_gen import add_command
+    from langneurons.evaluate import evaluate
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    add_command(sub, "evaluate", evaluate)
+    add_command(sub, "compare", compare)
+    args = parser.parse_args(
+        ["evaluate", "--model", "m", "--languages", "mt,eng_Latn", "--out", "r.json", "--suites", "offline",
+         "--no-forgetting", "--max-bytes", "100"]
+    )  # fmt: skip
+    assert (args.languages, args.suites) == (["mt", "eng_Latn"], ["offline"])
+    assert (args.forgetting, args.max_bytes) == (False, 100)
+    assert args.adapter is None and args.window == 512
+    args = parser.parse_args(["compare", "a.json", "b.json", "--base", "a.json"])
+    assert (args.files, args.base, args.out) == (["a.json", "b.json"], "a.json", None)
+    help_text = sub.choices["evaluate"].format_help()
+    assert "Neuron-set file for the deactivation suite" in help_text
