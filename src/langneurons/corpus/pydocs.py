@@ -43,7 +43,10 @@ def _split_of(key: str) -> str:
 
 def _docstrings(module: str) -> Iterator[tuple[str, str]]:
     """``(qualified name, docstring)`` of the module, its classes and functions, in source order."""
-    spec = importlib.util.find_spec(module)
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:  # a dotted name whose parent package is absent
+        return
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return
     with open(spec.origin, encoding="utf-8") as f:
