@@ -11,7 +11,7 @@ and every byte of the text is paid for. A text longer than ``window`` tokens is 
 ``window`` tokens that advance by ``stride``: the first window scores all its tokens, each later
 window scores only the ``stride`` tokens it adds, with the ``window - stride`` tokens before them as
 context. Every token is scored exactly once. A tokenizer with neither BOS nor EOS leaves the first
-token of each text unscored (its bytes still count), which is documented in the results' settings.
+token of each text unscored while its bytes still count, which slightly flatters such a model.
 """
 
 from __future__ import annotations
