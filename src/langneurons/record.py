@@ -141,6 +141,7 @@ def record(
     corpus: str = "udhr",
     split: str = "train",
     max_tokens: int | None = None,
+    allow_short: bool = False,
     window: int = 512,
     batch_size: int = 8,
     dtype: str = "float32",
@@ -160,6 +161,7 @@ def record(
         corpus: Text source: udhr, a directory of <language>.txt/.jsonl files, a .jsonl file, or hf:<dataset>.
         split: Which split of the corpus to record on (held-out text stays unseen).
         max_tokens: Token budget per language (default: all the text of the split).
+        allow_short: With --max-tokens, take all of a language's text when it is shorter than the budget.
         window: Tokens per window; text is packed into windows of this length.
         batch_size: Windows per forward pass.
         dtype: float32, bfloat16 or float16.
@@ -183,7 +185,8 @@ def record(
         if _already_done(path, settings):
             written.append(path)
             continue
-        ids, mask = token_windows(tokenizer, text_source.texts(language, split), window=window, max_tokens=max_tokens)
+        ids, mask = token_windows(tokenizer, text_source.texts(language, split), window=window, max_tokens=max_tokens,
+                                  allow_short=allow_short)
         ids, mask = dp.shard(ids), dp.shard(mask)
         counts = dp.sum_counts(count_activations(lm, ids, mask, batch_size=batch_size, desc=language))
         if dp.is_main:

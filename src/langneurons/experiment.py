@@ -1,0 +1,207 @@
+"""``langneurons experiment CONFIG.yaml``: identify -> train each (target x method) -> evaluate -> analyse -> report.
+
+Everything lands in one directory (``--out``, default ``experiments/<name>``)::
+
+    settings.json            the config as run, the versions
+    manifest.json            finished steps and their settings hashes (re-running skips them)
+    stats/, neurons.safetensors
+    screen.json              base bits per byte over the pool (picks ``auto`` targets)
+    runs/<method>-<language>/  training runs (``langneurons train``)
+    results/<name>.json      evaluation results (``langneurons evaluate``), base first
+    analysis/<kind>.json     analyses with their figures
+    report.html              the report
+
+A killed experiment resumes: finished steps are skipped, an unfinished training run resumes from its
+last checkpoint, an unfinished evaluation reuses its finished tasks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from . import __version__
+from .analysis.commands import analyze
+from .atomic import write_json
+from .corpus import load_corpus, normalize_language
+from .errors import LangNeuronsError
+from .evaluate import compare, evaluate
+from .experiment_config import ExperimentConfig
+from .lape import identify
+from .manifest import Manifest
+from .record import record
+from .report import report
+from .stats import load_stats_dir
+from .train import train
+
+
+@dataclass
+class Step:
+    name: str
+    settings: Any
+    run: Any  # () -> list of output paths
+    weight: float = 1.0
+    """Rough relative cost, for the ETA."""
+
+
+class Experiment:
+    def __init__(self, config: ExperimentConfig, out: str | Path):
+        self.config = config
+        self.out = Path(out)
+        self.manifest = Manifest(self.out / "manifest.json")
+
+    # ---- paths -------------------------------------------------------------------------------------
+    @property
+    def neurons_path(self) -> Path:
+        return Path(self.config.neurons) if self.config.neurons else self.out / "neurons.safetensors"
+
+    def run_dir(self, method: str, language: str) -> Path:
+        return self.out / "runs" / f"{method}-{language}"
+
+    def results_path(self, name: str) -> Path:
+        return self.out / "results" / f"{name}.json"
+
+    # ---- steps -------------------------------------------------------------------------------------
+    def _identify(self) -> list[Path]:
+        c = self.config
+        rec = {k: v for k, v in c.identify.items() if k in ("max_tokens", "window", "batch_size")}
+        lape = {k: v for k, v in c.identify.items() if k not in rec}
+        record(model=c.model, languages=c.pool, out=str(self.out / "stats"), corpus=c.corpus, dtype=c.dtype,
+               device=c.device, allow_short=True, **rec)
+        pool = [normalize_language(x) for x in c.pool]
+        identify(load_stats_dir(self.out / "stats", pool), **lape).save(self.neurons_path)
+        return [self.neurons_path]
+
+    def _screen(self) -> list[Path]:
+        c = self.config
+        out = self.out / "screen.json"
+        evaluate(model=c.model, languages=c.pool, out=str(out), suites=["intrinsic"], corpus=c.corpus, name="screen",
+                 method="base", forgetting=False, dtype=c.dtype, device=c.device, **c.screen)
+        return [out]
+
+    def targets(self) -> list[str]:
+        """The configured targets, or the pool languages the base model serves worst (that have neurons)."""
+        c = self.config
+        if c.targets != "auto":
+            return [normalize_language(x) for x in c.targets]
+        from .neuron_sets import NeuronSet
+
+        neurons = NeuronSet.load(self.neurons_path)
+        metrics = json.loads((self.out / "screen.json").read_text())["metrics"]
+        pivot = normalize_language(c.pivot)
+        scored = [(m["bits_per_byte"], lang) for lang, m in metrics.items()
+                  if lang != pivot and lang in neurons.languages and neurons.count(lang) > 0 and "bits_per_byte" in m]
+        if len(scored) < c.num_targets:
+            raise LangNeuronsError(f"only {len(scored)} pool languages have neurons; lower num_targets or raise top_rate")
+        return [lang for _, lang in sorted(scored, reverse=True)[: c.num_targets]]
+
+    def _eval_languages(self) -> list[str]:
+        return list(dict.fromkeys([*self.targets(), normalize_language(self.config.pivot)]))
+
+    def _evaluate(self, name: str, method: str, adapter: Path | None) -> list[Path]:
+        c = self.config
+        out = self.results_path(name)
+        evaluate(model=c.model, adapter=str(adapter) if adapter else None, languages=self._eval_languages(),
+                 out=str(out), corpus=c.corpus, name=name, method=method, pivot=c.pivot, dtype=c.dtype,
+                 device=c.device, baseline=None if method == "base" else str(self.results_path("base")),
+                 **c.evaluate)
+        return [out]
+
+    def _train(self, method: str, language: str) -> list[Path]:
+        c = self.config
+        settings = dict(c.train)
+        lr = settings.pop("lr", None)
+        if isinstance(lr, dict):
+            lr = lr.get(method)
+        run = self.run_dir(method, language)
+        if (run / "DONE").is_file() and f"train:{run.name}" not in self.manifest.steps:
+            return [run / "DONE"]  # finished just before a kill, never recorded: keep it
+        train(model=c.model, method=method, language=language, out=str(run), corpus=c.corpus, dtype=c.dtype,
+              neurons=str(self.neurons_path) if method in ("neurons", "random") else None, lr=lr,
+              overwrite=(run / "DONE").is_file(), **settings)
+        return [run / "DONE"]
+
+    def _analyze(self, kind: str) -> list[Path]:
+        c = self.config
+        runs = [str(self.run_dir(m, t)) for t in self.targets() for m in c.methods]
+        out = self.out / "analysis"
+        args: dict[str, Any] = {
+            "neurons": {"neurons": str(self.neurons_path), "languages": None},
+            "training": {"runs": runs},
+            "weights": {"model": c.model, "runs": runs},
+            "alignment": {"model": c.model, "runs": runs, "languages": self.targets(), "pivot": c.pivot,
+                          "corpus": c.corpus},
+        }[kind]
+        analyze(kind=kind, out=str(out), **args)
+        return [out / f"{kind}.json"]
+
+    def _report(self) -> list[Path]:
+        report(str(self.out))
+        return [self.out / "report.html"]
+
+    def plan(self) -> list[Step]:
+        """The steps in order; targets and later steps are planned once identification and the screen ran."""
+        c = self.config
+        steps = []
+        if c.neurons is None:
+            steps.append(Step("identify", {"model": c.model, "pool": c.pool, "corpus": c.corpus,
+                                           "identify": c.identify, "dtype": c.dtype}, self._identify, 3))
+        if c.targets == "auto":
+            steps.append(Step("screen", {"model": c.model, "pool": c.pool, "screen": c.screen}, self._screen, 1))
+        return steps
+
+    def plan_rest(self) -> list[Step]:
+        c = self.config
+        targets = self.targets()
+        evaluate_settings = {"model": c.model, "languages": self._eval_languages(), "evaluate": c.evaluate,
+                             "corpus": c.corpus}
+        steps = [Step("evaluate:base", evaluate_settings, lambda: self._evaluate("base", "base", None), 1)]
+        for language in targets:
+            for method in c.methods:
+                name = f"{method}-{language}"
+                train_settings = {"model": c.model, "train": c.train, "neurons": str(self.neurons_path)}
+                steps.append(Step(f"train:{name}", train_settings,
+                                  lambda m=method, t=language: self._train(m, t), 3 if method == "full" else 2))
+                steps.append(Step(f"evaluate:{name}", {**evaluate_settings, "train": train_settings},
+                                  lambda m=method, t=language: self._evaluate(f"{m}-{t}", m,
+                                                                              self.run_dir(m, t)), 1))
+        all_runs = {"targets": targets, "methods": c.methods, "train": c.train}
+        for kind in c.analyses:
+            steps.append(Step(f"analysis:{kind}", {**all_runs, "kind": kind},
+                              lambda k=kind: self._analyze(k), 1))
+        steps.append(Step("report", {**all_runs, "analyses": c.analyses, "evaluate": c.evaluate}, self._report, 0.5))
+        return steps
+
+    def run(self) -> Path:
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "langneurons": __version__})
+        load_corpus(self.config.corpus)  # fail early on a missing corpus
+        self._run_steps(self.plan(), "prepare")
+        self._run_steps(self.plan_rest(), "experiment")
+        names = ["base"] + [f"{m}-{t}" for t in self.targets() for m in self.config.methods]
+        print(compare([str(self.results_path(n)) for n in names], base=str(self.results_path("base"))))
+        print(f"report: {self.out / 'report.html'}")
+        return self.out / "report.html"
+
+    def _run_steps(self, steps: list[Step], desc: str) -> None:
+        total = sum(s.weight for s in steps)
+        with tqdm(total=total, desc=desc, unit="step", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]") as bar:
+            for step in steps:
+                bar.set_postfix_str(step.name)
+                self.manifest.run(step.name, step.settings, step.run)
+                bar.update(step.weight)
+
+
+def experiment(config: str, *, out: str | None = None) -> Path:
+    """Run a declarative experiment end to end; re-running skips finished steps and resumes the rest.
+
+    Args:
+        config: Experiment YAML (see configs/demo.yaml and configs/paper-llama-3.1-8b.yaml).
+        out: Experiment directory (default: experiments/<name>).
+    """
+    cfg = ExperimentConfig.from_yaml(config)
+    return Experiment(cfg, out or Path("experiments") / cfg.name).run()

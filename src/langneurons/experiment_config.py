@@ -1,0 +1,84 @@
+"""The declarative experiment: what ``langneurons experiment CONFIG.yaml`` reads, checked before anything runs."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import LangNeuronsError
+
+METHODS = ("neurons", "random", "ffn", "full", "lora", "ia3")
+ANALYSES = ("neurons", "training", "weights", "alignment")
+
+
+@dataclass
+class ExperimentConfig:
+    """One study: identify neurons over ``pool``, train each (target x method), evaluate, analyse, report."""
+
+    name: str = "experiment"
+    model: str = "gemma-3-270m"
+    dtype: str = "float32"
+    device: str = "cpu"
+    corpus: str = "udhr"
+    pool: list[str] = field(default_factory=list)
+    targets: list[str] | str = "auto"
+    """Target languages, or ``auto``: the ``num_targets`` pool languages with the worst base bits per byte."""
+    num_targets: int = 2
+    pivot: str = "eng_Latn"
+    neurons: str | None = None
+    """An existing neuron-set file to use instead of identifying over ``pool``."""
+    identify: dict[str, Any] = field(default_factory=dict)
+    methods: list[str] = field(default_factory=lambda: ["neurons", "random", "lora", "full"])
+    train: dict[str, Any] = field(default_factory=dict)
+    evaluate: dict[str, Any] = field(default_factory=dict)
+    screen: dict[str, Any] = field(default_factory=dict)
+    """Settings of the base-model bits-per-byte screen that picks ``auto`` targets."""
+    analyses: list[str] = field(default_factory=lambda: list(ANALYSES))
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ExperimentConfig:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as e:
+            raise LangNeuronsError(f"experiment config {path} does not exist; see configs/demo.yaml") from e
+        except (yaml.YAMLError, UnicodeDecodeError, OSError) as e:
+            raise LangNeuronsError(f"experiment config {path} is not valid YAML ({type(e).__name__}); fix it") from e
+        if not isinstance(data, dict):
+            raise LangNeuronsError(f"experiment config {path} must be a mapping of settings; see configs/demo.yaml")
+        return cls.from_dict(data, where=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "config") -> ExperimentConfig:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise LangNeuronsError(f"{where}: unknown setting(s) {', '.join(map(str, unknown))}; "
+                                   f"known: {', '.join(known)}")
+        config = cls(**data)
+        config.check(where)
+        return config
+
+    def check(self, where: str) -> None:
+        bad_methods = sorted(set(self.methods) - set(METHODS))
+        if bad_methods or not self.methods:
+            raise LangNeuronsError(f"{where}: methods must be some of {', '.join(METHODS)} (got {self.methods})")
+        bad_analyses = sorted(set(self.analyses) - set(ANALYSES))
+        if bad_analyses:
+            raise LangNeuronsError(f"{where}: analyses must be some of {', '.join(ANALYSES)} (got {bad_analyses})")
+        if self.neurons is None and len(self.pool) < 2:
+            raise LangNeuronsError(f"{where}: pool needs at least 2 languages (or give neurons: FILE)")
+        if self.targets == "auto":
+            if not 1 <= self.num_targets <= max(1, len(self.pool) - 1):
+                raise LangNeuronsError(f"{where}: num_targets must be between 1 and the pool size minus the pivot")
+        elif not isinstance(self.targets, list) or not self.targets:
+            raise LangNeuronsError(f"{where}: targets must be 'auto' or a list of languages")
+        for section in ("identify", "train", "evaluate", "screen"):
+            if not isinstance(getattr(self, section), dict):
+                raise LangNeuronsError(f"{where}: {section} must be a mapping of settings")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
