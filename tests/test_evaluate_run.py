@@ -142,8 +142,11 @@ def test_flores_corpus_offline_is_a_one_line_error(monkeypatch, tmp_path):
 
 def test_suite_groups():
     assert expand_suites(["offline"]) == ["intrinsic", "udhr"]
-    paper = ["flores", "belebele", "sib200", "english"]
+    english = ["mmlu", "hellaswag", "piqa", "winogrande", "arc_easy", "arc_challenge"]
+    assert expand_suites(["english"]) == english
+    paper = ["flores", "belebele", "sib200", *english]
     assert expand_suites(["intrinsic", "paper", "intrinsic"]) == ["intrinsic", *paper]
+    assert expand_suites(["piqa", "udhr"]) == ["piqa", "udhr"]
 
 
 def _save_tiny(path, model):
@@ -168,7 +171,7 @@ def test_peft_adapter_loads_in_memory_and_a_mismatch_is_refused(tmp_path, tiny_l
     with torch.no_grad():
         assert torch.allclose(model(ids).logits, lora(ids).logits, atol=1e-5)
     assert run_info(base_dir, str(tmp_path / "run"), None, None)["method"] == "lora"
-    assert adapter_config(str(tmp_path / "run"))[0] == tmp_path / "run" / "adapter"
+    assert adapter_config(str(tmp_path / "run"))[:2] == (tmp_path / "run" / "adapter", "peft")
 
     wide = make_tiny_model("llama")
     wide.config.intermediate_size = 96
@@ -227,3 +230,21 @@ def test_neuron_adapter_loads_in_memory_and_refuses_another_base(tmp_path, tiny_
     other_dir = _save_tiny(tmp_path / "other", make_tiny_model("llama", seed=1))
     with pytest.raises(LangNeuronsError, match="differ from the base"):
         load_adapted(other_dir, str(tmp_path / "adapter"), dtype="float32", device="cpu")
+
+
+def test_a_fine_tuned_model_folder_passed_as_adapter_replaces_the_base(tmp_path, tiny_llama):
+    from tiny import make_tiny_model
+
+    base_dir = _save_tiny(tmp_path / "base", tiny_llama)
+    tuned = make_tiny_model("llama", seed=3)
+    tuned.save_pretrained(tmp_path / "run" / "model")  # no tokenizer: the base's is used
+    model, tok = load_adapted(base_dir, str(tmp_path / "run"), dtype="float32", device="cpu")
+    ids = torch.tensor([[1, 5, 6, 7]])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, tuned(ids).logits, atol=1e-6)
+    assert tok.convert_tokens_to_ids("a") == char_tokenizer().convert_tokens_to_ids("a")
+    assert run_info(base_dir, str(tmp_path / "run"), None, None)["method"] == "fine-tuned"
+
+    make_tiny_model("gpt2").save_pretrained(tmp_path / "gpt2")
+    with pytest.raises(LangNeuronsError, match="holds a gpt2 model but the base"):
+        load_adapted(base_dir, str(tmp_path / "gpt2"), dtype="float32", device="cpu")

@@ -35,9 +35,14 @@ from .udhr_tasks import (
 )
 
 OFFLINE_SUITES = ("intrinsic", "udhr")
-ONLINE_SUITES = ("flores", "belebele", "sib200", "english")
+ONLINE_SUITES = ("flores", "belebele", "sib200", *ENGLISH_TASKS)
 SUITES = OFFLINE_SUITES + ONLINE_SUITES + ("deactivation",)
-SUITE_GROUPS = {"offline": OFFLINE_SUITES, "paper": ONLINE_SUITES, "all": OFFLINE_SUITES + ONLINE_SUITES}
+SUITE_GROUPS = {
+    "offline": OFFLINE_SUITES,
+    "english": ENGLISH_TASKS,
+    "paper": ONLINE_SUITES,
+    "all": OFFLINE_SUITES + ONLINE_SUITES,
+}
 ENGLISH = "eng_Latn"
 LM_EVAL_LABEL = "lm_eval"
 """The label under which the metrics of extra lm-eval tasks (``--tasks``) are reported."""
@@ -61,23 +66,31 @@ def expand_suites(suites: Sequence[str]) -> list[str]:
 # ----- the model, its adapter and the run's description ------------------------------------------
 
 
-def adapter_config(adapter: str) -> tuple[Path, dict[str, Any]]:
-    """The adapter directory (``adapter`` or its one sub-folder holding an adapter) and its config."""
+ADAPTER_FILES = {"neuron_config.json": "neurons", "adapter_config.json": "peft", "config.json": "model"}
+"""What a folder passed as ``--adapter`` may hold, in order of precedence: our neuron adapter, a peft
+adapter, or a whole fine-tuned model (full or FFN-only fine-tuning), which then replaces the base."""
+
+
+def adapter_config(adapter: str) -> tuple[Path, str, dict[str, Any]]:
+    """``(folder, kind, config)`` of ``adapter`` or of its one sub-folder holding an adapter or model."""
     root = Path(adapter)
     if not root.is_dir():
         raise LangNeuronsError(f"adapter {adapter} is not a directory; pass the folder save_pretrained wrote")
-    names = ("neuron_config.json", "adapter_config.json")
-    candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
-    found = [d for d in candidates if any((d / n).is_file() for n in names)]
+
+    def kind_of(folder: Path) -> str | None:
+        return next((kind for name, kind in ADAPTER_FILES.items() if (folder / name).is_file()), None)
+
+    found = [d for d in [root, *sorted(p for p in root.iterdir() if p.is_dir())] if kind_of(d)]
     if not found:
-        raise LangNeuronsError(f"no {' or '.join(names)} in {adapter} or its sub-folders; pass an adapter")
+        names = " or ".join(ADAPTER_FILES)
+        raise LangNeuronsError(f"no {names} in {adapter} or its sub-folders; pass an adapter or model folder")
     if len(found) > 1 and found[0] != root:
         folders = ", ".join(p.name for p in found)
         raise LangNeuronsError(f"{adapter} holds several adapters ({folders}); pass one of them")
-    path = found[0]
-    config = path / next(n for n in names if (path / n).is_file())
+    path, kind = found[0], kind_of(found[0])
+    config = path / next(name for name, k in ADAPTER_FILES.items() if k == kind)
     try:
-        return path, json.loads(config.read_text(encoding="utf-8"))
+        return path, kind, json.loads(config.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise LangNeuronsError(f"{config} is not valid JSON ({e}); save the adapter again") from e
 
@@ -97,9 +110,9 @@ def run_info(model: str, adapter: str | None, name: str | None, method: str | No
     target = None
     detected = "base"
     if adapter:
-        _, cfg = adapter_config(adapter)
-        detected = str(cfg.get("method") or cfg.get("peft_type") or "adapter").lower()
-        langs = cfg.get("languages") or []
+        _, kind, cfg = adapter_config(adapter)
+        detected = "fine-tuned" if kind == "model" else str(cfg.get("method") or cfg.get("peft_type")).lower()
+        langs = (cfg.get("languages") or []) if kind == "neurons" else []
         target = langs[0] if len(langs) == 1 else ",".join(langs) or None
     return {
         "name": name or (Path(adapter).name if adapter else model),
@@ -111,14 +124,18 @@ def run_info(model: str, adapter: str | None, name: str | None, method: str | No
 
 
 def load_adapted(model: str, adapter: str | None, *, dtype: str, device: str):
-    """``(model, tokenizer)`` with the adapter attached in memory (a neuron adapter or any peft adapter)."""
+    """``(model, tokenizer)`` with the adapter attached in memory (a neuron adapter or any peft adapter);
+    a fine-tuned model folder passed as the adapter is loaded instead of the base."""
     from ..models import load_model
 
+    kind = adapter_config(adapter)[1] if adapter else None
+    if kind == "model":
+        return _load_tuned_model(model, adapter, dtype=dtype, device=device)
     base, tokenizer = load_model(model, dtype=dtype, device=device)
     if adapter is None:
         return base, tokenizer
-    path, cfg = adapter_config(adapter)
-    if "peft_type" not in cfg:
+    path = adapter_config(adapter)[0]
+    if kind == "neurons":
         from ..tuners.neurons import NeuronModel
 
         return NeuronModel.from_pretrained(base, path).eval(), tokenizer
@@ -134,6 +151,27 @@ def load_adapted(model: str, adapter: str | None, *, dtype: str, device: str):
             f"adapter {adapter} does not fit model {model} ({first[:200]}); "
             "pass the base model it was trained on"
         ) from e
+
+
+def _load_tuned_model(model: str, adapter: str, *, dtype: str, device: str):
+    """A whole fine-tuned model; its tokenizer is the base's when the folder has none."""
+    from ..models import load_model, load_tokenizer, torch_dtype
+
+    path, _, cfg = adapter_config(adapter)
+    base_config = Path(resolve_model(model)) / "config.json"
+    if base_config.is_file():
+        base_type = json.loads(base_config.read_text(encoding="utf-8")).get("model_type")
+        if base_type != cfg.get("model_type"):
+            raise LangNeuronsError(
+                f"{path} holds a {cfg.get('model_type')} model but the base {model} is {base_type}; "
+                "pass the base model it was fine-tuned from"
+            )
+    if any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
+        return load_model(str(path), dtype=dtype, device=device)
+    from transformers import AutoModelForCausalLM
+
+    tuned = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype)).to(device).eval()
+    return tuned, load_tokenizer(model)
 
 
 class Session:
@@ -342,8 +380,7 @@ def plan_jobs(
             jobs.append(from_hub(planner.lm_eval_task(label, "belebele", belebele_task(label))))
         if "sib200" in suites:
             jobs.append(from_hub(planner.lm_eval_task(label, "sib200", sib200_task(label))))
-    if "english" in suites:
-        jobs += [from_hub(planner.lm_eval_task(ENGLISH, t, t)) for t in ENGLISH_TASKS]
+    jobs += [from_hub(planner.lm_eval_task(ENGLISH, t, t)) for t in ENGLISH_TASKS if t in suites]
     jobs += [from_hub(planner.lm_eval_task(LM_EVAL_LABEL, t, t)) for t in tasks]
     return list({(j.task, j.label): j for j in jobs}.values())
 
@@ -391,9 +428,9 @@ def evaluate(
         adapter: A neuron adapter or peft adapter directory (or a run folder holding one) to attach in memory.
         languages: Languages to evaluate, e.g. mlt_Latn,eng_Latn (any code the corpus knows).
         out: Results JSON to write (re-running with the same settings reuses finished tasks).
-        suites: intrinsic (bits per byte), udhr (continuation + translation on the corpus), flores, belebele,
-            sib200, english (MMLU, HellaSwag, PIQA, WinoGrande, ARC; these need the hub), deactivation;
-            groups: offline, paper, all.
+        suites: intrinsic (bits per byte), udhr (continuation + translation on the corpus), deactivation,
+            and from the hub: flores, belebele, sib200, mmlu, hellaswag, piqa, winogrande, arc_easy,
+            arc_challenge; groups: offline, english (the six English tasks), paper (all hub suites), all.
         corpus: Held-out text: udhr, flores (FLORES+ devtest, online), a directory of <language>.txt/.jsonl,
             a JSONL file or hf:<dataset>.
         neurons: Neuron-set file for the deactivation suite.
