@@ -15,8 +15,12 @@ COMMANDS: dict[str, str] = {
     "fetch": "langneurons.fetch:fetch",
     "record": "langneurons.record:record",
     "identify": "langneurons.lape:identify_files",
+    "train": "langneurons.train:train",
+    "merge": "langneurons.train:merge",
     "analyze": "langneurons.analysis.commands:analyze",
     "report": "langneurons.report:report",
+    "experiment": "langneurons.experiment:experiment",
+    "demo": "langneurons.demo:demo",
 }
 GROUPS: dict[str, dict[str, str]] = {
     "corpus": {"languages": "langneurons.corpus:list_languages"},

@@ -34,21 +34,18 @@ def versions() -> dict[str, str]:
 
 
 def load_tuned(model: str, path: str, *, adapter: bool):
-    """A fine-tuned model with any adapter merged in: a full model directory, a peft or a neuron adapter."""
+    """A fine-tuned model with anything trained merged in: a full model directory, a run, a peft or neuron adapter."""
     if not Path(path).exists():
         raise LangNeuronsError(f"fine-tuned model or adapter {path} does not exist; check the run directory")
     if not adapter:
         return load_model(path)[0]
-    base, _ = load_model(model)
+    from ..train import load_adapted
+    from ..train.methods import merged
+
     config = Path(path) / "adapter_config.json"
     if config.is_file() and "peft_type" in json.loads(config.read_text(encoding="utf-8")):
-        from peft import PeftModel
-
-        check_adapter_modules(base, Path(path) / "adapter_model.safetensors")
-        return PeftModel.from_pretrained(base, path).merge_and_unload()
-    from ..tuners.neurons import NeuronModel
-
-    return NeuronModel.from_pretrained(base, path).merge_and_unload()
+        check_adapter_modules(load_model(model)[0], Path(path) / "adapter_model.safetensors")
+    return merged(load_adapted(model, path)[0])
 
 
 def check_adapter_modules(base, weights: Path) -> None:

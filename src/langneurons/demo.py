@@ -1,0 +1,23 @@
+"""``langneurons demo``: the whole study, offline, on the embedded Gemma-3-270M and the UDHR, in minutes."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from .experiment import experiment
+
+DEMO_CONFIG = files("langneurons") / "configs" / "demo.yaml"
+
+
+def demo(*, out: str = "experiments/demo") -> Path:
+    """Identify neurons over 40 UDHR languages, fine-tune the two the model serves worst, evaluate, report.
+
+    Runs ``configs/demo.yaml``: LAPE over a 40-language pool; neurons, random, LoRA and full fine-tuning
+    of two targets picked from the base model's bits per byte; held-out text, UDHR tasks, English and
+    out-of-domain forgetting; analyses; an HTML report. Re-running skips what already finished.
+
+    Args:
+        out: Experiment directory.
+    """
+    return experiment(str(DEMO_CONFIG), out=out)

@@ -1,0 +1,252 @@
+"""The fine-tuning methods compared by the paper, as data: adding a method is one ``METHODS`` entry.
+
+Each method turns a frozen base model into one whose trainable parameters are exactly what the method
+trains (so the optimizer and its weight decay never see anything else), writes its adapter in its own
+format, and reads it back onto a base model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+
+from ..atomic import write_safetensors
+from ..errors import LangNeuronsError
+from ..models import FFNShape, ffn_layers, ffn_spec
+
+PROJECTIONS = ("gate", "up", "down")
+FFN_FILE = "ffn.safetensors"
+
+
+@dataclass(frozen=True)
+class MethodInputs:
+    """Everything a method may need besides the model; each method reads only its own fields."""
+
+    language: str
+    projections: tuple[str, ...]
+    layers: list[torch.Tensor] | None = None
+    """Per-layer sorted neuron indices (neurons, random)."""
+    source: dict[str, Any] = field(default_factory=dict)
+    """Where the neurons came from (recorded in the neuron adapter's config)."""
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_targets: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Method:
+    build: Callable[[nn.Module, MethodInputs], nn.Module]
+    save: Callable[[nn.Module, Path], None]
+    """Write the adapter into an (empty) directory."""
+    load: Callable[[nn.Module, Path], nn.Module] | None
+    """Put a saved adapter on a freshly loaded base model; None: the adapter is a whole HF model."""
+    lr_group: Literal["sparse", "dense"]
+    """Which preset learning rate applies (the paper: 1e-4 sparse, 1e-5 dense)."""
+    options: frozenset[str] = field(default_factory=frozenset)
+    """Method-specific options this method uses; the others must stay at their defaults."""
+    selection: Literal["lape", "random"] | None = None
+
+
+# --- the FFN modules a method touches -----------------------------------------------------------
+
+
+def ffn_modules(model: nn.Module, projections: tuple[str, ...]) -> list[nn.Module]:
+    """The FFN projection modules named by ``projections`` in every layer (a fused gate_up counts once)."""
+    modules: dict[int, nn.Module] = {}
+    for layer in ffn_layers(model):
+        gate = layer.up if layer.spec.fused_gate_up else layer.gate  # None in a non-gated FFN
+        by_name = {"gate": gate, "up": layer.up, "down": layer.down}
+        for name in projections:
+            if by_name[name] is not None:
+                modules[id(by_name[name])] = by_name[name]
+    return list(modules.values())
+
+
+def usable_projections(model: nn.Module, projections: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Check projection names; a non-gated FFN (GPT-2, BLOOM) has no gate, which is dropped."""
+    unknown = sorted(set(projections) - set(PROJECTIONS))
+    if unknown or not projections:
+        raise LangNeuronsError(
+            f"unknown projection(s) {', '.join(unknown) or '(none)'}; use some of gate,up,down"
+        )
+    spec = ffn_spec(model)
+    kept = tuple(p for p in PROJECTIONS if p in projections and (p != "gate" or spec.gated))
+    if not kept:
+        raise LangNeuronsError(f"{model.config.model_type} has no gate projection; use --projections up,down")
+    return kept
+
+
+def _module_regex(model: nn.Module, projections: tuple[str, ...]) -> str:
+    """A peft ``target_modules`` regex for exactly these FFN projections (a plain name would also match
+    GPT-2's attention ``c_proj``)."""
+    spec = ffn_spec(model)
+    names = {"gate": spec.gate or (spec.up if spec.fused_gate_up else None), "up": spec.up, "down": spec.down}
+    chosen = sorted({names[p] for p in projections if names[p]})
+    return rf".*\.{re.escape(spec.mlp)}\.({'|'.join(map(re.escape, chosen))})"
+
+
+# --- neurons / random: our sparse tuner ----------------------------------------------------------
+
+
+def _build_neurons(model: nn.Module, inputs: MethodInputs) -> nn.Module:
+    from ..tuners.neurons import NeuronTuningConfig, get_neuron_model
+
+    config = NeuronTuningConfig(
+        languages=[inputs.language], projections=inputs.projections, neuron_set=dict(inputs.source)
+    )
+    return get_neuron_model(model, config, {inputs.language: inputs.layers})
+
+
+def _load_neurons(model: nn.Module, path: Path) -> nn.Module:
+    from ..tuners.neurons import NeuronModel
+
+    return NeuronModel.from_pretrained(model, path)
+
+
+def random_layers(
+    counts: list[int], shape: FFNShape, *, match: Literal["layer", "total"], seed: int
+) -> list[torch.Tensor]:
+    """Random neurons as many as ``counts``: per layer (``layer``) or the same total over all layers
+    (``total``, as the paper did); seeded, sorted per layer."""
+    gen = torch.Generator().manual_seed(seed)
+    n, width = shape.num_layers, shape.ffn_size
+    if match == "layer":
+        return [torch.randperm(width, generator=gen)[:k].sort().values for k in counts]
+    flat = torch.randperm(n * width, generator=gen)[: sum(counts)]
+    return [flat[(flat // width) == i].remainder(width).sort().values for i in range(n)]
+
+
+# --- ffn / full: plain requires_grad, no wrapper -----------------------------------------------
+
+
+def _build_ffn(model: nn.Module, inputs: MethodInputs) -> nn.Module:
+    model.requires_grad_(False)
+    for module in ffn_modules(model, inputs.projections):
+        module.requires_grad_(True)
+    return model
+
+
+def _save_ffn(model: nn.Module, path: Path) -> None:
+    """Only the trained FFN weights (a fraction of the model): the base supplies the rest."""
+    tensors = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    write_safetensors(path / FFN_FILE, tensors, {"format": "pt", "method": "ffn"})
+
+
+def _load_ffn(model: nn.Module, path: Path) -> nn.Module:
+    tensors = load_file(str(path / FFN_FILE))
+    params = dict(model.named_parameters())
+    wrong = [n for n, t in tensors.items() if n not in params or params[n].shape != t.shape]
+    if wrong or not tensors:
+        raise LangNeuronsError(
+            f"{path / FFN_FILE} does not fit this base model ({', '.join(wrong[:3]) or 'empty'}); "
+            "pass the base model the run was trained on"
+        )
+    with torch.no_grad():
+        for n, t in tensors.items():
+            params[n].copy_(t)
+    return model
+
+
+def _build_full(model: nn.Module, inputs: MethodInputs) -> nn.Module:
+    return model.requires_grad_(True)
+
+
+def _save_pretrained(model: nn.Module, path: Path) -> None:
+    model.save_pretrained(path)
+
+
+# --- lora / ia3: peft --------------------------------------------------------------------------
+
+
+def _peft():
+    try:
+        import peft
+    except ImportError as e:
+        raise LangNeuronsError("lora and ia3 need peft: pip install 'langneurons[baselines]'") from e
+    return peft
+
+
+def _build_lora(model: nn.Module, inputs: MethodInputs) -> nn.Module:
+    peft = _peft()
+    targets = inputs.lora_targets or _module_regex(model, inputs.projections)
+    config = peft.LoraConfig(
+        r=inputs.lora_r,
+        lora_alpha=inputs.lora_alpha,
+        lora_dropout=0.0,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+    return _get_peft_model(peft, model, config)
+
+
+def _build_ia3(model: nn.Module, inputs: MethodInputs) -> nn.Module:
+    """IA3 on the FFN projections; the down projection is the feedforward one (its input is scaled,
+    i.e. one learned factor per neuron)."""
+    peft = _peft()
+    feedforward = _module_regex(model, ("down",)) if "down" in inputs.projections else []
+    config = peft.IA3Config(
+        target_modules=_module_regex(model, inputs.projections),
+        feedforward_modules=feedforward,
+        task_type="CAUSAL_LM",
+    )
+    return _get_peft_model(peft, model, config)
+
+
+def _get_peft_model(peft, model: nn.Module, config) -> nn.Module:
+    try:
+        return peft.get_peft_model(model, config)
+    except ValueError as e:  # peft's message names the targets it could not find
+        raise LangNeuronsError(f"peft cannot apply {config.peft_type.value}: {str(e).splitlines()[0]}") from e
+
+
+def _load_peft(model: nn.Module, path: Path) -> nn.Module:
+    return _peft().PeftModel.from_pretrained(model, path)
+
+
+METHODS: dict[str, Method] = {
+    "neurons": Method(
+        _build_neurons,
+        _save_pretrained,
+        _load_neurons,
+        "sparse",
+        frozenset({"neurons", "projections"}),
+        selection="lape",
+    ),
+    "random": Method(
+        _build_neurons,
+        _save_pretrained,
+        _load_neurons,
+        "sparse",
+        frozenset({"neurons", "projections", "random_match"}),
+        selection="random",
+    ),
+    "ffn": Method(_build_ffn, _save_ffn, _load_ffn, "dense", frozenset({"projections"})),
+    "full": Method(_build_full, _save_pretrained, None, "dense"),
+    "lora": Method(
+        _build_lora,
+        _save_pretrained,
+        _load_peft,
+        "sparse",
+        frozenset({"projections", "lora_r", "lora_alpha", "lora_targets"}),
+    ),
+    "ia3": Method(_build_ia3, _save_pretrained, _load_peft, "sparse", frozenset({"projections"})),
+}
+"""Method name -> how to build, save and load it."""
+
+
+def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
+    """Name -> parameter for what the optimizer updates (names as ``named_parameters`` gives them)."""
+    return {n: p for n, p in model.named_parameters() if p.requires_grad}
+
+
+def merged(model: nn.Module) -> nn.Module:
+    """A plain HF model: adapters (ours, peft's) merged into the weights; plain models pass through."""
+    merge = getattr(model, "merge_and_unload", None)
+    return merge() if merge is not None else model

@@ -1,0 +1,130 @@
+"""The run directory: deciding whether to start, resume or refuse, and finishing atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+from ..atomic import write_text
+from ..errors import LangNeuronsError
+
+RUN_FILE = "run.json"
+DONE_FILE = "DONE"
+ADAPTER_DIR = "adapter"
+CHECKPOINTS_DIR = "checkpoints"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def read_run(run: Path) -> dict[str, Any]:
+    """``run.json`` of a run directory, or a one-line error saying it is not one."""
+    try:
+        return json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise LangNeuronsError(
+            f"{run} is not a training run (no {RUN_FILE}); pass the --out of `langneurons train`"
+        ) from e
+    except (OSError, ValueError) as e:
+        raise LangNeuronsError(
+            f"{run / RUN_FILE} is unreadable ({e}); re-run training with --overwrite"
+        ) from e
+
+
+def is_done(run: Path) -> bool:
+    return (run / DONE_FILE).is_file()
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
+    keys = sorted((set(old) | set(new)) - set(ignore))
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+def run_state(
+    run: Path, settings: dict[str, Any], *, overwrite: bool, resume: bool
+) -> Literal["fresh", "resume"]:
+    """What to do with ``run``: start it (absent, empty or ``--overwrite``) or resume an unfinished run
+    with identical settings; anything else is refused before anything is written."""
+    if not run.exists() or (run.is_dir() and not any(run.iterdir())):
+        return "fresh"
+    if not run.is_dir():
+        raise LangNeuronsError(f"{run} exists and is not a directory; choose another --out")
+    if not (run / RUN_FILE).is_file():
+        raise LangNeuronsError(
+            f"{run} exists and is not a training run; choose another --out (it is never deleted)"
+        )
+    if overwrite:
+        return "fresh"
+    if is_done(run):
+        raise LangNeuronsError(
+            f"{run} holds a finished run; pass --overwrite to replace it or choose another --out"
+        )
+    if not resume:
+        raise LangNeuronsError(
+            f"{run} holds an unfinished run; drop --no-resume to continue it or pass --overwrite"
+        )
+    changed = _differences(
+        read_run(run).get("settings", {}), settings, ignore=("out",)
+    )  # out: how it is spelt
+    if changed:
+        raise LangNeuronsError(
+            f"{run} holds an unfinished run with other settings ({'; '.join(changed[:3])}); "
+            "pass --overwrite to start again or choose another --out"
+        )
+    return "resume"
+
+
+def check_same_inputs(run: Path, inputs: dict[str, Any]) -> None:
+    """On resume, the base weights and neuron file must be the ones the run started with."""
+    changed = _differences({k: read_run(run).get("inputs", {}).get(k) for k in inputs}, inputs)
+    if changed:
+        raise LangNeuronsError(
+            f"the inputs of {run} changed since it started ({'; '.join(changed[:2])}); "
+            "pass --overwrite to start again"
+        )
+
+
+def last_checkpoint(run: Path) -> Path | None:
+    """The newest complete checkpoint (the Trainer writes ``trainer_state.json`` last)."""
+    folder = run / CHECKPOINTS_DIR
+    if not folder.is_dir():
+        return None
+    done = [
+        (int(m.group(1)), p)
+        for p in folder.iterdir()
+        if (m := _CHECKPOINT.match(p.name)) and (p / "trainer_state.json").is_file()
+    ]
+    return max(done)[1] if done else None
+
+
+def start(run: Path, *, fresh: bool) -> None:
+    """Make the run directory; a fresh start removes a previous run there (``run_state`` vetted it)."""
+    if fresh and run.exists():
+        shutil.rmtree(run)
+    run.mkdir(parents=True, exist_ok=True)
+
+
+def replace_dir(tmp: Path, target: Path) -> None:
+    """Put a fully written directory in place of ``target`` (a crash leaves the old one or the new one)."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, target)
+
+
+def partial_dir(target: Path) -> Path:
+    """An empty scratch directory beside ``target`` for writing it in full before ``replace_dir``."""
+    tmp = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def mark_done(run: Path, text: str) -> None:
+    write_text(run / DONE_FILE, text)
