@@ -1,0 +1,159 @@
+"""The results file of one evaluation run, its reuse on re-runs, and the Markdown comparison table.
+
+Schema (``format: langneurons.results/1``)::
+
+    {"format", "run": {"name", "method", "model", "adapter", "target_language"},
+     "metrics": {<language or text-set label>: {<metric>: float}},
+     "deactivation": {"languages", "matrix", "diag_minus_offdiag"} | null,
+     "skipped": [{"task", "language", "reason"}], "settings": {...}, "versions": {...},
+     "cache": {"key", "entries": {"<task>|<label>": {<metric>: float}}}}
+
+``metrics`` is rebuilt from the cache entries; an entry is reused when a later run writes to the same
+file with the same cache key (a hash of the settings that change numbers, not of the languages or
+suites, so adding a language reuses the others).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_json
+from ..errors import LangNeuronsError
+
+FORMAT = "langneurons.results/1"
+
+
+def cache_key(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    """Versions of what produced the numbers (packages that are not installed are left out)."""
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("langneurons", "torch", "transformers", "peft", "lm_eval", "sacrebleu", "datasets"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """A results file, checked for its format."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise LangNeuronsError(f"cannot read results file {path}: {e}; pass one written by evaluate") from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise LangNeuronsError(
+            f"{path} is not a langneurons results file (format {FORMAT}); pass one written by evaluate"
+        )
+    return data
+
+
+class Results:
+    """One run's results, written to ``path`` after every finished evaluation."""
+
+    def __init__(self, path: str | Path, run: dict[str, Any], settings: dict[str, Any]):
+        self.path = Path(path)
+        self.run, self.settings = run, settings
+        self.key = cache_key(settings)
+        self.entries: dict[str, dict[str, float]] = {}
+        self.deactivation: dict[str, Any] | None = None
+        self.skipped: list[dict[str, str]] = []
+        if self.path.exists():
+            old = load_results(self.path)
+            if old.get("cache", {}).get("key") == self.key:
+                self.entries = dict(old["cache"]["entries"])
+                self.deactivation = old.get("deactivation")
+            elif old.get("cache", {}).get("entries"):
+                print(f"{self.path}: settings changed since it was written; evaluating everything again")
+
+    @staticmethod
+    def _entry(task: str, label: str) -> str:
+        return f"{task}|{label}"
+
+    def get(self, task: str, label: str) -> dict[str, float] | None:
+        return self.entries.get(self._entry(task, label))
+
+    def put(self, task: str, label: str, metrics: dict[str, float]) -> None:
+        bad = [k for k, v in metrics.items() if not isinstance(v, int | float) or math.isnan(v)]
+        if bad:
+            raise LangNeuronsError(
+                f"{task} on {label} gave no number for {', '.join(bad)}; see the log above"
+            )
+        self.entries[self._entry(task, label)] = {k: float(v) for k, v in metrics.items()}
+        self.save()
+
+    def skip(self, task: str, label: str, reason: str, *, quiet: bool = False) -> None:
+        """Record (and print, in one line) an evaluation that did not run; it is retried next time."""
+        if not quiet:
+            print(f"skipped {task} on {label}: {reason}")
+        self.skipped.append({"task": task, "language": label, "reason": reason})
+        self.save()
+
+    def set_deactivation(self, result: dict[str, Any]) -> None:
+        self.deactivation = result
+        self.save()
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for entry, values in self.entries.items():
+            out.setdefault(entry.split("|", 1)[1], {}).update(values)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "run": self.run,
+            "metrics": self.metrics(),
+            "deactivation": self.deactivation,
+            "skipped": self.skipped,
+            "settings": self.settings,
+            "versions": versions(),
+            "cache": {"key": self.key, "entries": self.entries},
+        }
+
+    def save(self) -> None:
+        write_json(self.path, self.to_dict())
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def markdown_table(runs: list[dict[str, Any]], base: dict[str, Any] | None = None) -> str:
+    """Rows: runs; columns: every (label, metric) any run has; cells show the delta against ``base``."""
+    columns: list[tuple[str, str]] = []
+    for r in runs:
+        for label, metrics in r["metrics"].items():
+            columns += [(label, m) for m in metrics if (label, m) not in columns]
+    header = ["run", "method"] + [f"{label} {metric}" for label, metric in columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in runs:
+        cells = [r["run"].get("name") or "?", r["run"].get("method") or "?"]
+        for label, metric in columns:
+            v = r["metrics"].get(label, {}).get(metric)
+            b = None if base is None or base is r else base["metrics"].get(label, {}).get(metric)
+            cells.append("-" if v is None else _fmt(v) if b is None else f"{_fmt(v)} ({v - b:+.3g})")
+        lines.append("| " + " | ".join(cells) + " |")
+    if base is not None:
+        lines.append(f"\nDeltas in parentheses are against {base['run'].get('name')}.")
+    return "\n".join(lines) + "\n"
+
+
+def deactivation_table(result: dict[str, Any]) -> str:
+    """The deactivation matrix as Markdown: rows = language whose neurons are zeroed."""
+    langs = result["languages"]
+    lines = ["| zeroed \\ scored | " + " | ".join(langs) + " |", "|" + "---|" * (len(langs) + 1)]
+    for lang, row in zip(langs, result["matrix"], strict=True):
+        lines.append(f"| {lang} | " + " | ".join(f"{v:+.3g}" for v in row) + " |")
+    summary = result["diag_minus_offdiag"]
+    lines.append(f"\nMean diagonal minus mean off-diagonal: {summary:+.4g} bits per byte.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,110 @@
+import json
+import math
+
+import pytest
+
+from langneurons.errors import LangNeuronsError
+from langneurons.evaluate import compare
+from langneurons.evaluate.results import FORMAT, Results, deactivation_table, load_results, markdown_table
+
+SETTINGS = {"model": "m", "window": 512}
+
+
+def _run(name, method="base"):
+    return {"name": name, "method": method, "model": "m", "adapter": None, "target_language": None}
+
+
+def test_results_are_written_after_each_entry_and_reused_with_the_same_settings(tmp_path):
+    path = tmp_path / "r.json"
+    r = Results(path, _run("base"), SETTINGS)
+    r.put("intrinsic", "mlt_Latn", {"bits_per_byte": 1.5, "perplexity": 9.0})
+    r.skip("belebele", "mlt_Latn", "offline")
+    data = json.loads(path.read_text())
+    assert data["format"] == FORMAT
+    assert data["metrics"] == {"mlt_Latn": {"bits_per_byte": 1.5, "perplexity": 9.0}}
+    assert data["skipped"] == [{"task": "belebele", "language": "mlt_Latn", "reason": "offline"}]
+    assert data["deactivation"] is None and "python" in data["versions"]
+    assert set(data["run"]) == {"name", "method", "model", "adapter", "target_language"}
+
+    again = Results(path, _run("base"), SETTINGS)
+    assert again.get("intrinsic", "mlt_Latn") == {"bits_per_byte": 1.5, "perplexity": 9.0}
+    assert again.skipped == []  # skips are retried
+    changed = Results(path, _run("base"), {**SETTINGS, "window": 256})
+    assert changed.get("intrinsic", "mlt_Latn") is None
+
+
+def test_metrics_merge_tasks_per_label(tmp_path):
+    r = Results(tmp_path / "r.json", _run("x"), SETTINGS)
+    r.put("intrinsic", "mlt_Latn", {"bits_per_byte": 1.0})
+    r.put("udhr_continuation", "mlt_Latn", {"udhr_continuation_acc": 0.6})
+    assert r.metrics() == {"mlt_Latn": {"bits_per_byte": 1.0, "udhr_continuation_acc": 0.6}}
+
+
+def test_no_number_is_never_stored_as_a_number(tmp_path):
+    r = Results(tmp_path / "r.json", _run("x"), SETTINGS)
+    with pytest.raises(LangNeuronsError, match="no number"):
+        r.put("intrinsic", "mlt_Latn", {"bits_per_byte": math.nan})
+
+
+def test_markdown_table_shows_deltas_against_the_base():
+    base = {"run": _run("base"), "metrics": {"mlt_Latn": {"bits_per_byte": 2.0}}}
+    metrics = {"mlt_Latn": {"bits_per_byte": 1.5}, "python": {"x": 1.0}}
+    tuned = {"run": _run("tuned", "neurons"), "metrics": metrics}
+    table = markdown_table([base, tuned], base)
+    lines = table.splitlines()
+    assert lines[0] == "| run | method | mlt_Latn bits_per_byte | python x |"
+    assert lines[2] == "| base | base | 2 | - |"
+    assert lines[3] == "| tuned | neurons | 1.5 (-0.5) | 1 |"
+
+
+def test_deactivation_table():
+    result = {"languages": ["a", "b"], "matrix": [[1.0, 0.0], [0.1, 2.0]], "diag_minus_offdiag": 1.45}
+    text = deactivation_table(result)
+    assert "| a | +1 | +0 |" in text and "+1.45" in text
+
+
+def test_compare_reads_files_picks_the_base_run_and_writes_markdown(tmp_path, capsys):
+    files = []
+    for name, method, bpb in (("base", "base", 2.0), ("lora", "lora", 1.8), ("neurons", "neurons", 1.2)):
+        r = Results(tmp_path / f"{name}.json", _run(name, method), SETTINGS)
+        r.put("intrinsic", "mlt_Latn", {"bits_per_byte": bpb})
+        files.append(str(r.path))
+    table = compare(files, out=str(tmp_path / "cmp.md"))
+    assert "| neurons | neurons | 1.2 (-0.8) |" in table
+    assert (tmp_path / "cmp.md").read_text().startswith("| run |")
+    assert "| neurons |" in capsys.readouterr().out
+    assert "| neurons | neurons | 1.2 (-0.6) |" in compare(files, base="lora")
+    with pytest.raises(LangNeuronsError, match="neither"):
+        compare(files, base="nope")
+
+
+def test_foreign_files_are_refused(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hello": 1}')
+    with pytest.raises(LangNeuronsError, match="not a langneurons results file"):
+        load_results(bad)
+    with pytest.raises(LangNeuronsError, match="cannot read"):
+        load_results(tmp_path / "missing.json")
+
+
+def test_commands_fit_the_cli_generator():
+    import argparse
+
+    from langneurons.cli_gen import add_command
+    from langneurons.evaluate import evaluate
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    add_command(sub, "evaluate", evaluate)
+    add_command(sub, "compare", compare)
+    args = parser.parse_args(
+        ["evaluate", "--model", "m", "--languages", "mt,eng_Latn", "--out", "r.json", "--suites", "offline",
+         "--no-forgetting", "--max-bytes", "100"]
+    )  # fmt: skip
+    assert (args.languages, args.suites) == (["mt", "eng_Latn"], ["offline"])
+    assert (args.forgetting, args.max_bytes) == (False, 100)
+    assert args.adapter is None and args.window == 512
+    args = parser.parse_args(["compare", "a.json", "b.json", "--base", "a.json"])
+    assert (args.files, args.base, args.out) == (["a.json", "b.json"], "a.json", None)
+    help_text = sub.choices["evaluate"].format_help()
+    assert "Neuron-set file for the deactivation suite" in help_text
