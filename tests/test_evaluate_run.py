@@ -248,3 +248,22 @@ def test_a_fine_tuned_model_folder_passed_as_adapter_replaces_the_base(tmp_path,
     make_tiny_model("gpt2").save_pretrained(tmp_path / "gpt2")
     with pytest.raises(LangNeuronsError, match="holds a gpt2 model but the base"):
         load_adapted(base_dir, str(tmp_path / "gpt2"), dtype="float32", device="cpu")
+
+
+def test_a_training_run_of_any_method_is_evaluated_in_memory(tmp_path):
+    from langneurons.train import train
+    from train_helpers import make_corpus, make_model_dir
+
+    model_dir, corpus = str(make_model_dir(tmp_path)), str(make_corpus(tmp_path))
+    run = tmp_path / "ffn-mt"
+    train(model=model_dir, method="ffn", language="mt", corpus=corpus, out=str(run), max_steps=2, window=32,
+          batch_size=2, eval_steps=2, max_tokens=256, max_eval_tokens=64, lr=1e-2)  # fmt: skip
+    common = {"model": model_dir, "languages": ["mt"], "corpus": corpus, "suites": ["intrinsic"]}
+    common |= {"forgetting": False}
+    base_out = str(tmp_path / "base.json")
+    base = evaluate(out=base_out, **common)
+    tuned = evaluate(adapter=str(run), out=str(tmp_path / "ffn.json"), baseline=base_out, **common)
+    assert tuned["run"]["method"] == "ffn" and tuned["run"]["target_language"] == "mlt_Latn"
+    assert tuned["run"]["name"] == "ffn-mt"
+    assert tuned["metrics"]["mlt_Latn"]["bits_per_byte"] != base["metrics"]["mlt_Latn"]["bits_per_byte"]
+    assert "| ffn-mt | ffn |" in (tmp_path / "ffn.md").read_text()

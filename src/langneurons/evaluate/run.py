@@ -66,9 +66,15 @@ def expand_suites(suites: Sequence[str]) -> list[str]:
 # ----- the model, its adapter and the run's description ------------------------------------------
 
 
-ADAPTER_FILES = {"neuron_config.json": "neurons", "adapter_config.json": "peft", "config.json": "model"}
-"""What a folder passed as ``--adapter`` may hold, in order of precedence: our neuron adapter, a peft
-adapter, or a whole fine-tuned model (full or FFN-only fine-tuning), which then replaces the base."""
+ADAPTER_FILES = {
+    "run.json": "run",
+    "neuron_config.json": "neurons",
+    "adapter_config.json": "peft",
+    "config.json": "model",
+}
+"""What a folder passed as ``--adapter`` may hold, in order of precedence: a training run of
+``langneurons train`` (any method), our neuron adapter, a peft adapter, or a whole fine-tuned model,
+which then replaces the base."""
 
 
 def adapter_config(adapter: str) -> tuple[Path, str, dict[str, Any]]:
@@ -112,8 +118,8 @@ def run_info(model: str, adapter: str | None, name: str | None, method: str | No
     if adapter:
         _, kind, cfg = adapter_config(adapter)
         detected = "fine-tuned" if kind == "model" else str(cfg.get("method") or cfg.get("peft_type")).lower()
-        langs = (cfg.get("languages") or []) if kind == "neurons" else []
-        target = langs[0] if len(langs) == 1 else ",".join(langs) or None
+        langs = {"run": [cfg.get("language")], "neurons": cfg.get("languages")}.get(kind) or []
+        target = ",".join(lang for lang in langs if lang) or None
     return {
         "name": name or (Path(adapter).name if adapter else model),
         "method": method or detected,
@@ -129,6 +135,10 @@ def load_adapted(model: str, adapter: str | None, *, dtype: str, device: str):
     from ..models import load_model
 
     kind = adapter_config(adapter)[1] if adapter else None
+    if kind == "run":  # the trainer knows how each of its methods is stored and checks the base
+        from ..train import load_adapted as load_run
+
+        return load_run(model, adapter, dtype=dtype, device=device)
     if kind == "model":
         return _load_tuned_model(model, adapter, dtype=dtype, device=device)
     base, tokenizer = load_model(model, dtype=dtype, device=device)
