@@ -17,6 +17,8 @@ COMMANDS: dict[str, str] = {
     "identify": "langneurons.lape:identify_files",
     "train": "langneurons.train:train",
     "merge": "langneurons.train:merge",
+    "evaluate": "langneurons.evaluate:evaluate",
+    "compare": "langneurons.evaluate:compare",
     "analyze": "langneurons.analysis.commands:analyze",
     "report": "langneurons.report:report",
     "experiment": "langneurons.experiment:experiment",

@@ -46,6 +46,8 @@ class Step:
     run: Any  # () -> list of output paths
     weight: float = 1.0
     """Rough relative cost, for the ETA."""
+    after: tuple[str, ...] = ()
+    """Steps whose outputs this one reads: when one of them re-runs, this one re-runs too."""
 
 
 class Experiment:
@@ -159,21 +161,24 @@ class Experiment:
         targets = self.targets()
         evaluate_settings = {"model": c.model, "languages": self._eval_languages(), "evaluate": c.evaluate,
                              "corpus": c.corpus}
-        steps = [Step("evaluate:base", evaluate_settings, lambda: self._evaluate("base", "base", None), 1)]
+        prepared = tuple(s.name for s in self.plan())
+        steps = [Step("evaluate:base", evaluate_settings, lambda: self._evaluate("base", "base", None), 1, prepared)]
         for language in targets:
             for method in c.methods:
                 name = f"{method}-{language}"
                 train_settings = {"model": c.model, "train": c.train, "neurons": str(self.neurons_path)}
-                steps.append(Step(f"train:{name}", train_settings,
-                                  lambda m=method, t=language: self._train(m, t), 3 if method == "full" else 2))
-                steps.append(Step(f"evaluate:{name}", {**evaluate_settings, "train": train_settings},
-                                  lambda m=method, t=language: self._evaluate(f"{m}-{t}", m,
-                                                                              self.run_dir(m, t)), 1))
-        all_runs = {"targets": targets, "methods": c.methods, "train": c.train}
+                steps.append(Step(f"train:{name}", train_settings, lambda m=method, t=language: self._train(m, t),
+                                  3 if method == "full" else 2, prepared))
+                steps.append(Step(f"evaluate:{name}", evaluate_settings,
+                                  lambda m=method, t=language: self._evaluate(f"{m}-{t}", m, self.run_dir(m, t)),
+                                  1, (f"train:{name}", "evaluate:base")))
+        trained = tuple(s.name for s in steps if s.name.startswith("train:"))
         for kind in c.analyses:
-            steps.append(Step(f"analysis:{kind}", {**all_runs, "kind": kind},
-                              lambda k=kind: self._analyze(k), 1))
-        steps.append(Step("report", {**all_runs, "analyses": c.analyses, "evaluate": c.evaluate}, self._report, 0.5))
+            reads = prepared if kind == "neurons" else prepared + trained
+            steps.append(Step(f"analysis:{kind}", {"kind": kind, "pivot": c.pivot}, lambda k=kind: self._analyze(k),
+                              1, reads))
+        steps.append(Step("report", {"analyses": c.analyses}, self._report, 0.5,
+                          prepared + tuple(s.name for s in steps)))
         return steps
 
     def run(self) -> Path:
@@ -181,6 +186,8 @@ class Experiment:
         write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "langneurons": __version__})
         load_corpus(self.config.corpus)  # fail early on a missing corpus
         self._run_steps(self.plan(), "prepare")
+        write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "targets": self.targets(),
+                                                "langneurons": __version__})
         self._run_steps(self.plan_rest(), "experiment")
         names = ["base"] + [f"{m}-{t}" for t in self.targets() for m in self.config.methods]
         print(compare([str(self.results_path(n)) for n in names], base=str(self.results_path("base"))))
@@ -192,7 +199,8 @@ class Experiment:
         with tqdm(total=total, desc=desc, unit="step", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]") as bar:
             for step in steps:
                 bar.set_postfix_str(step.name)
-                self.manifest.run(step.name, step.settings, step.run)
+                settings = {"step": step.settings, "after": self.manifest.finished(list(step.after))}
+                self.manifest.run(step.name, settings, step.run)
                 bar.update(step.weight)
 
 

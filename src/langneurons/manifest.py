@@ -40,6 +40,10 @@ class Manifest:
             and all(Path(p).exists() for p in entry.get("outputs", []))
         )
 
+    def finished(self, names: list[str]) -> dict[str, float | None]:
+        """When each step last finished: a downstream step's settings include this, so it re-runs after them."""
+        return {n: self.steps.get(n, {}).get("finished") for n in names}
+
     def run(self, name: str, settings: Any, fn: Callable[[], list[str | Path]]) -> bool:
         """Run ``fn`` unless step ``name`` already ran with these settings; True when it ran."""
         if self.is_done(name, settings):
@@ -47,6 +51,6 @@ class Manifest:
         start = time.perf_counter()
         outputs = [str(p) for p in fn()]
         self.steps[name] = {"hash": settings_hash(settings), "outputs": outputs,
-                            "seconds": round(time.perf_counter() - start, 2)}
+                            "seconds": round(time.perf_counter() - start, 2), "finished": time.time()}
         write_json(self.path, {"format": "langneurons.manifest/1", "steps": self.steps})
         return True

@@ -130,37 +130,14 @@ def run_info(model: str, adapter: str | None, name: str | None, method: str | No
 
 
 def load_adapted(model: str, adapter: str | None, *, dtype: str, device: str):
-    """``(model, tokenizer)`` with the adapter attached in memory (a neuron adapter or any peft adapter);
+    """``(model, tokenizer)`` with the adapter attached in memory (a training run, a neuron or peft adapter);
     a fine-tuned model folder passed as the adapter is loaded instead of the base."""
-    from ..models import load_model
+    from ..train import load_adapted as load_trained_adapter
 
-    kind = adapter_config(adapter)[1] if adapter else None
-    if kind == "run":  # the trainer knows how each of its methods is stored and checks the base
-        from ..train import load_adapted as load_run
-
-        return load_run(model, adapter, dtype=dtype, device=device)
-    if kind == "model":
+    if adapter is not None and adapter_config(adapter)[1] == "model":
         return _load_tuned_model(model, adapter, dtype=dtype, device=device)
-    base, tokenizer = load_model(model, dtype=dtype, device=device)
-    if adapter is None:
-        return base, tokenizer
-    path = adapter_config(adapter)[0]
-    if kind == "neurons":
-        from ..tuners.neurons import NeuronModel
-
-        return NeuronModel.from_pretrained(base, path).eval(), tokenizer
-    try:
-        from peft import PeftModel
-    except ImportError as e:
-        raise LangNeuronsError("a peft adapter needs peft: pip install 'langneurons[baselines]'") from e
-    try:
-        return PeftModel.from_pretrained(base, str(path)).eval(), tokenizer
-    except (RuntimeError, ValueError, KeyError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LangNeuronsError(
-            f"adapter {adapter} does not fit model {model} ({first[:200]}); "
-            "pass the base model it was trained on"
-        ) from e
+    path = str(adapter_config(adapter)[0]) if adapter else None
+    return load_trained_adapter(model, path, dtype=dtype, device=device)
 
 
 def _load_tuned_model(model: str, adapter: str, *, dtype: str, device: str):

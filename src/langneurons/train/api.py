@@ -588,8 +588,9 @@ def load_adapted(model: str, adapter: str | None = None, *, dtype: str = "float3
             try:
                 return METHODS[method].load(base, path).eval(), tokenizer
             except _CORRUPT as e:
-                raise LangNeuronsError(f"the adapter in {path} is unreadable ({type(e).__name__}); "
-                                       "re-create it") from e
+                first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+                raise LangNeuronsError(f"adapter {path} does not fit model {model} ({first}); "
+                                       "pass the base model it was trained on, or re-create the adapter") from e
     raise LangNeuronsError(f"{adapter} is not a training run, a neuron adapter or a peft adapter directory; "
                            "pass the --out of `langneurons train`")
 

@@ -1,0 +1,104 @@
+"""The demo's pipeline end to end on a tiny random model and four languages; resuming after a kill."""
+
+import json
+
+import pytest
+import yaml
+
+from langneurons import experiment as experiment_module
+from langneurons.errors import LangNeuronsError
+from langneurons.experiment import experiment
+from langneurons.experiment_config import ExperimentConfig
+from langneurons.manifest import Manifest
+from train_helpers import make_corpus, make_model_dir
+
+LANGUAGES = ("eng_Latn", "mlt_Latn", "cym_Latn", "deu_Latn")
+
+
+def tiny_config(root, **overrides):
+    demo = yaml.safe_load(open(experiment_module.__file__.replace("experiment.py", "configs/demo.yaml")))
+    config = {
+        **demo,
+        "name": "tiny",
+        "model": str(make_model_dir(root)),
+        "corpus": str(make_corpus(root, LANGUAGES, lines=60)),
+        "pool": list(LANGUAGES),
+        "num_targets": 1,
+        "identify": {"top_rate": 0.1, "window": 32, "batch_size": 4},
+        "train": {"max_steps": 2, "batch_size": 2, "window": 32, "eval_steps": 1, "lr": {"full": 1e-4}},
+        "evaluate": {"suites": ["intrinsic", "udhr"], "window": 32, "max_bytes": 400, "limit": 2, "max_gen_toks": 4},
+        "screen": {"window": 32, "max_bytes": 400},
+        **overrides,
+    }
+    path = root / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("experiment")
+    config = tiny_config(root)
+    experiment(str(config), out=str(root / "out"))
+    return root, config
+
+
+def test_the_demo_pipeline_runs_end_to_end(finished):
+    root, _ = finished
+    out = root / "out"
+    steps = Manifest(out / "manifest.json").steps
+    methods = ("neurons", "random", "lora", "full")
+    (target,) = json.loads((out / "settings.json").read_text())["targets"]
+    assert target in LANGUAGES and target != "eng_Latn"
+    expected = {"identify", "screen", "evaluate:base", "report"} | {f"analysis:{k}" for k in
+                                                                    ("neurons", "training", "weights", "alignment")}
+    expected |= {f"{step}:{m}-{target}" for m in methods for step in ("train", "evaluate")}
+    assert set(steps) == expected
+    for m in methods:
+        results = json.loads((out / "results" / f"{m}-{target}.json").read_text())
+        assert results["metrics"][target]["bits_per_byte"] > 0
+    html = (out / "report.html").read_text()
+    for section in ("Summary", "Neurons", "Training", "Weights", "Alignment"):
+        assert section in html
+
+
+def test_a_rerun_does_nothing_and_a_killed_run_resumes(finished, monkeypatch):
+    root, config = finished
+    out = root / "out"
+    ran = []
+    real_run = Manifest.run
+
+    def spy(self, name, settings, fn):
+        did = real_run(self, name, settings, fn)
+        if did:
+            ran.append(name)
+        return did
+
+    monkeypatch.setattr(Manifest, "run", spy)
+    experiment(str(config), out=str(out))
+    assert ran == []
+
+    # Forget two steps as a kill would (mid-training of one method), then resume: only they run again.
+    manifest = json.loads((out / "manifest.json").read_text())
+    target = json.loads((out / "settings.json").read_text())["targets"][0]
+    for name in (f"train:lora-{target}", f"evaluate:lora-{target}"):
+        del manifest["steps"][name]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "runs" / f"lora-{target}" / "DONE").unlink()
+    experiment(str(config), out=str(out))
+    downstream = [f"analysis:{k}" for k in ("neurons", "training", "weights", "alignment")]
+    assert ran == [f"train:lora-{target}", f"evaluate:lora-{target}", *downstream[1:], "report"]
+
+
+def test_bad_configs_are_refused_before_anything_runs(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\npool: [eng_Latn, mlt_Latn]\nmethods: [neurons, magic]\n")
+    with pytest.raises(LangNeuronsError, match="methods must be some of"):
+        experiment(str(bad), out=str(tmp_path / "o"))
+    bad.write_text("name: x\npool: [eng_Latn, mlt_Latn]\nlearning_rate: 3\n")
+    with pytest.raises(LangNeuronsError, match="unknown setting"):
+        ExperimentConfig.from_yaml(bad)
+    bad.write_text("[1, 2")
+    with pytest.raises(LangNeuronsError, match="not valid YAML"):
+        ExperimentConfig.from_yaml(bad)
+    assert not (tmp_path / "o").exists()
