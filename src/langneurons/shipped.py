@@ -40,9 +40,7 @@ def load_shipped(model: str, languages: list[str] | None = None) -> NeuronSet:
 
 
 def neurons_list() -> dict:
-    """List the neuron sets that ship with langneurons: model, languages, parameters and file.
-
-    """
+    """List the neuron sets that ship with langneurons: model, languages, parameters and file."""
     sets = shipped_manifest()["sets"]
     if not sets:
         print("no neuron sets ship with this installation")
