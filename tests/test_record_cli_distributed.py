@@ -21,6 +21,7 @@ import torch
 
 from langneurons.record import record
 from langneurons.stats import LanguageStats
+from single_thread import one_thread  # noqa: F401  (a fixture)
 from train_helpers import make_corpus, make_model_dir
 
 TESTS = Path(__file__).resolve().parent
@@ -35,6 +36,7 @@ def free_port() -> int:
 
 
 @pytest.mark.distributed
+@pytest.mark.usefixtures("one_thread")
 def test_accelerate_launch_record_writes_what_one_process_writes(tmp_path):
     model, corpus = make_model_dir(tmp_path), make_corpus(tmp_path, languages=tuple(LANGUAGES), lines=60)
     # 16-token windows, 3 per batch: an odd number of windows per process, so the shards differ in size.

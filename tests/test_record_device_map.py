@@ -15,7 +15,10 @@ from langneurons.errors import LangNeuronsError
 from langneurons.models import ffn_layers, load_model
 from langneurons.record import count_activations, execution_device, record
 from langneurons.stats import LanguageStats
+from single_thread import one_thread  # noqa: F401  (a fixture)
 from train_helpers import make_corpus, make_model_dir
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def windows() -> tuple[torch.Tensor, torch.Tensor]:
