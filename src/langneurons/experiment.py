@@ -115,13 +115,15 @@ class Experiment:
             raise LangNeuronsError(f"only {len(scored)} pool languages have neurons; lower num_targets or raise top_rate")
         return [lang for _, lang in sorted(scored, reverse=True)[: c.num_targets]]
 
-    def _eval_languages(self) -> list[str]:
-        return list(dict.fromkeys([*self.targets(), normalize_language(self.config.pivot)]))
+    def _eval_languages(self, target: str | None = None) -> list[str]:
+        """The base model on every target and the pivot; a fine-tuned model on its own target and the pivot."""
+        targets = [target] if target else self.targets()
+        return list(dict.fromkeys([*targets, normalize_language(self.config.pivot)]))
 
-    def _evaluate(self, name: str, method: str, adapter: Path | None) -> list[Path]:
+    def _evaluate(self, name: str, method: str, adapter: Path | None, target: str | None = None) -> list[Path]:
         c = self.config
         out = self.results_path(name)
-        evaluate(model=c.model, adapter=str(adapter) if adapter else None, languages=self._eval_languages(),
+        evaluate(model=c.model, adapter=str(adapter) if adapter else None, languages=self._eval_languages(target),
                  out=str(out), corpus=c.corpus, name=name, method=method, pivot=c.pivot, dtype=c.dtype,
                  device=c.device, baseline=None if method == "base" else str(self.results_path("base")),
                  **c.evaluate)
@@ -184,7 +186,7 @@ class Experiment:
                 steps.append(Step(f"train:{name}", train_settings, lambda m=method, t=language: self._train(m, t),
                                   3 if method == "full" else 2, prepared))
                 steps.append(Step(f"evaluate:{name}", evaluate_settings,
-                                  lambda m=method, t=language: self._evaluate(f"{m}-{t}", m, self.run_dir(m, t)),
+                                  lambda m=method, t=language: self._evaluate(f"{m}-{t}", m, self.run_dir(m, t), t),
                                   1, (f"train:{name}", "evaluate:base")))
         trained = tuple(s.name for s in steps if s.name.startswith("train:"))
         for kind in c.analyses:
