@@ -20,6 +20,7 @@ from ..atomic import write_json
 from ..corpus import load_corpus, normalize_language
 from ..distributed import DataParallel
 from ..errors import LangNeuronsError
+from ..locking import hold_lock
 from ..models import FFNShape, ffn_shape, load_model, model_fingerprint, resolve_model
 from . import rundir
 from .data import WindowDataset, causal_lm_loss, collate_windows, load_windows
@@ -183,6 +184,14 @@ def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
     lr, max_grad_norm = _resolve(s, method)
     run = Path(s.out)
     _refuse_base_inside(run, s.model)
+    with hold_lock(run):  # one run per run directory
+        return _run_locked(s, method, lr, max_grad_norm, callbacks)
+
+
+def _run_locked(
+    s: TrainSettings, method: Method, lr: float, max_grad_norm: float, callbacks: Sequence[Any]
+) -> Path:
+    run = Path(s.out)
     state = rundir.run_state(run, s.recorded(), overwrite=s.overwrite, resume=s.resume)
     dp = DataParallel.from_environment()
     language = normalize_language(s.language)
