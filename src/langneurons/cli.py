@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import math
 import os
 import re
 import sys
@@ -95,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
+    infinite = [name for name, value in vars(args).items() if isinstance(value, float) and not math.isfinite(value)]
+    if infinite:  # nan and inf parse as floats but are never a meaningful setting
+        print(f"error: --{infinite[0].replace('_', '-')} must be a finite number", file=sys.stderr)
+        return 2
     try:
         call(args)
     except LangNeuronsError as e:

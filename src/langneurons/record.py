@@ -174,11 +174,17 @@ def record(
     dp = DataParallel.from_environment()
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages mlt_Latn,cym_Latn,...")
+    if batch_size < 1:
+        raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
     with hold_lock(out):  # one run per output directory
         text_source = load_corpus(corpus)
         available = text_source.languages()
         languages = [resolve_language(x, available, corpus=text_source.name) for x in languages]
         lm, tokenizer = load_model(model, dtype=dtype, device=dp.device(device), device_map=device_map)
+        positions = getattr(lm.config, "max_position_embeddings", None) or getattr(lm.config, "n_positions", None)
+        if positions and window > positions:
+            raise LangNeuronsError(f"--window {window} exceeds the model's {positions} positions; pass --window "
+                                   f"{positions} or less")
         settings = _settings(lm, text_source.name, text_source.version, split, window, max_tokens, dtype)
         out_dir = Path(out)
         written = []

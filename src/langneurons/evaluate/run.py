@@ -443,6 +443,8 @@ def evaluate(
     suites = expand_suites(suites)
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages, e.g. mlt_Latn,eng_Latn")
+    if batch_size < 1:
+        raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
     src = FloresCorpus() if corpus == "flores" else load_corpus(corpus)
     languages = list(dict.fromkeys(normalize_language(lang) for lang in languages))
     for lang in languages:

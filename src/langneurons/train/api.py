@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -321,6 +322,7 @@ def _method(s: TrainSettings) -> Method:
         ("window", s.window >= 2),
         ("weight-decay", s.weight_decay >= 0),
         ("warmup-steps", s.warmup_steps >= 0),
+        ("seed", 0 <= s.seed < 2**32),
     ]
     bad = [name for name, ok in rules if not ok]
     if bad:
@@ -356,9 +358,9 @@ def _resolve(s: TrainSettings, method: Method) -> tuple[float, float]:
         raise LangNeuronsError(f"unknown preset {s.preset!r}; use one of {', '.join(PRESETS)}")
     preset = PRESETS[s.preset]
     lr = s.lr if s.lr is not None else default_lr(s.method, s.preset)
-    if lr is None or lr <= 0:
+    if lr is None or not 0 < lr < math.inf:
         raise LangNeuronsError(
-            f"--preset {s.preset} sets no learning rate for {s.method}; pass a positive --lr"
+            f"--preset {s.preset} sets no learning rate for {s.method}; pass a positive --lr (a finite number)"
         )
     return lr, preset.max_grad_norm
 
