@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -114,9 +115,20 @@ def test_temporary_files_of_dead_processes_are_removed(tmp_path):
     (out / "sub").mkdir(parents=True)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    stale = [out / f".a.safetensors.{dead}.abc_123.tmp", out / "sub" / f".run.json.{dead}.k9x.tmp"]
-    kept = [out / f".b.json.{os.getpid()}.zz.tmp", out / "notes.tmp", out / f"a.{dead}.x.tmp"]
+    (out / "sub" / "checkpoint-2" / "deeper").mkdir(parents=True)
+    stale = [out / f".a.safetensors.{dead}.abc_123.tmp", out / "sub" / f".run.json.{dead}.k9x.tmp",
+             out / "sub" / "checkpoint-2" / f".t.safetensors.{dead}.q.tmp"]
+    kept = [out / f".b.json.{os.getpid()}.zz.tmp", out / "notes.tmp", out / f"a.{dead}.x.tmp",
+            out / "sub" / "checkpoint-2" / "deeper" / f".x.{dead}.q.tmp"]  # deeper than any command writes
     for p in stale + kept:
         p.write_text("x")
     with hold_lock(out):
         assert [p for p in stale + kept if p.exists()] == kept
+
+
+def test_an_output_in_a_read_only_parent_holds_its_lock_inside(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert lock_path(out) == tmp_path / ".out.langneurons.lock"
+    out.mkdir()
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) != tmp_path)  # like `--out .` in ~
+    assert lock_path(out) == out / ".langneurons.lock"

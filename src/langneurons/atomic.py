@@ -75,13 +75,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+_DEPTH = 2
+"""How deep below an output directory its commands write (``run/checkpoints/checkpoint-N``)."""
+
+
 def _folders(target: Path) -> Iterator[Path]:
-    """``target`` and its sub-folders except hidden ones, or the folder of a file ``target``."""
+    """``target`` and its sub-folders down to ``_DEPTH`` except hidden ones, or the folder of a file."""
     if not target.is_dir():
         yield from [target.parent] if target.parent.is_dir() else []
         return
     for root, dirs, _ in os.walk(target):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        depth = len(Path(root).relative_to(target).parts)
+        dirs[:] = [d for d in dirs if not d.startswith(".")] if depth < _DEPTH else []
         yield Path(root)
 
 

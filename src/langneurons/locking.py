@@ -27,9 +27,10 @@ _held: dict[Path, int] = {}
 
 
 def lock_path(target: str | os.PathLike) -> Path:
-    """Where the lock of ``target`` lives (beside it; inside it only for a filesystem root)."""
+    """Where the lock of ``target`` lives: beside it, or inside an existing directory whose parent is not
+    writable (``--out .`` in a home directory) or that is a filesystem root."""
     target = Path(os.path.abspath(target))
-    if not target.name:
+    if not target.name or (target.is_dir() and not os.access(target.parent, os.W_OK)):
         return target / SUFFIX
     return target.parent / f".{target.name}{SUFFIX}"
 
