@@ -3,8 +3,11 @@ error naming what to do, before anything is written (and mostly before any model
 
 from __future__ import annotations
 
+import ast
 import json
 import math
+import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -165,3 +168,19 @@ def test_adapter_folders(tmp_path):
     one_line(r"holds several adapters \(a, b\); pass one of them", adapter_config, str(tmp_path))
     (tmp_path / "a" / "adapter_config.json").write_text("{not json")
     one_line("is not valid JSON", adapter_config, str(tmp_path / "a"))
+
+
+def test_every_row_of_the_reliability_table_points_at_a_test():
+    tests = Path(__file__).resolve().parent
+    doc = (tests.parent / "docs" / "reliability.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"(test_\w+\.py)::(\w+)", doc))
+    assert len(named) > 80
+    defined = {
+        (path.name, node.name)
+        for path in tests.glob("test_*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef)
+    }
+    assert sorted(named - defined) == []
+    rows = [line for line in doc.split("## Interruption")[0].splitlines() if line.startswith("| ") and "---" not in line]
+    assert all("::" in row.split("|")[-2] for row in rows[1:])  # every row names its test
