@@ -29,7 +29,7 @@ _held: dict[Path, int] = {}
 def lock_path(target: str | os.PathLike) -> Path:
     """Where the lock of ``target`` lives: beside it, or inside an existing directory whose parent is not
     writable (``--out .`` in a home directory) or that is a filesystem root."""
-    target = Path(os.path.abspath(target))
+    target = Path(os.path.realpath(target))  # one lock whatever symlink or spelling names the output
     if not target.name or (target.is_dir() and not os.access(target.parent, os.W_OK)):
         return target / SUFFIX
     return target.parent / f".{target.name}{SUFFIX}"
