@@ -6,10 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from tiny import make_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# One thread: on a small shared machine two OpenMP threads spin-wait on each other and tiny models run
+# 10-30x slower; subprocesses (torchrun workers) inherit the variable.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(1)
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 # ../shared beside the checkout (CI and developers); LANGNEURONS_SHARED overrides (worktrees).

@@ -102,3 +102,19 @@ def test_bad_configs_are_refused_before_anything_runs(tmp_path):
     with pytest.raises(LangNeuronsError, match="not valid YAML"):
         ExperimentConfig.from_yaml(bad)
     assert not (tmp_path / "o").exists()
+
+
+def test_a_misspelt_step_setting_is_refused_before_anything_runs(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("name: x\npool: [eng_Latn, mlt_Latn]\nnum_targets: 1\ntrain: {max_step: 3}\n")
+    with pytest.raises(LangNeuronsError, match=r"train: unknown setting\(s\) max_step"):
+        experiment(str(config), out=str(tmp_path / "o"))
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_shipped_configs_are_valid():
+    from langneurons.demo import DEMO_CONFIG
+    from langneurons.experiment import Experiment
+
+    for name in ("demo.yaml", "paper-llama-3.1-8b.yaml"):
+        Experiment(ExperimentConfig.from_yaml(DEMO_CONFIG.parent / name), "unused")

@@ -35,6 +35,8 @@ GROUPS: dict[str, dict[str, str]] = {
         "compare": "langneurons.neuron_commands:neurons_compare",
         "import": "langneurons.neuron_commands:neurons_import",
         "export": "langneurons.neuron_commands:neurons_export",
+        "list": "langneurons.shipped:neurons_list",
+        "build": "langneurons.build_sets:neurons_build",
     },
 }
 

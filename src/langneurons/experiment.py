@@ -17,6 +17,7 @@ last checkpoint, an unfinished evaluation reuses its finished tasks.
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,21 @@ class Step:
     """Steps whose outputs this one reads: when one of them re-runs, this one re-runs too."""
 
 
+def _check_keys(section: str, given: dict[str, Any], *functions: Any, fixed: tuple[str, ...] = ()) -> None:
+    """Refuse a setting no step takes before anything runs (a typo must not cost an hour)."""
+    allowed = {name for fn in functions for name in inspect.signature(fn).parameters} - set(fixed)
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise LangNeuronsError(f"{section}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
+
+
 class Experiment:
     def __init__(self, config: ExperimentConfig, out: str | Path):
+        run_keys = ("model", "languages", "out", "corpus", "dtype", "device", "name", "method", "adapter")
+        _check_keys("identify", config.identify, record, identify, fixed=run_keys + ("stats", "allow_short"))
+        _check_keys("train", config.train, train, fixed=run_keys + ("language", "neurons", "overwrite"))
+        _check_keys("evaluate", config.evaluate, evaluate, fixed=run_keys + ("pivot", "baseline"))
+        _check_keys("screen", config.screen, evaluate, fixed=run_keys + ("suites", "forgetting"))
         self.config = config
         self.out = Path(out)
         self.manifest = Manifest(self.out / "manifest.json")

@@ -7,6 +7,7 @@ with a big vocabulary). Padding is masked out, so counts do not depend on batch 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,11 +40,11 @@ class ActivationCounter:
 
     def __init__(self, model: nn.Module):
         self.layers = ffn_layers(model)
-        first = self.layers[0].down.weight
+        device = execution_device(model)
         shape = (len(self.layers), self.layers[0].width)
         self.counts = Counts(
-            over_zero=torch.zeros(shape, dtype=torch.int64, device=first.device),
-            activation_sum=torch.zeros(shape, dtype=torch.float64, device=first.device),
+            over_zero=torch.zeros(shape, dtype=torch.int64, device=device),
+            activation_sum=torch.zeros(shape, dtype=torch.float64, device=device),
         )
         self._keep: torch.Tensor | None = None  # flat indices of real tokens, None = all
 
@@ -71,6 +72,15 @@ class ActivationCounter:
         n_real = int(attention_mask.sum())
         self._keep = None if n_real == attention_mask.numel() else attention_mask.reshape(-1).nonzero().squeeze(1)
         self.counts.n_tokens += n_real
+
+
+def execution_device(model: nn.Module) -> torch.device:
+    """Where the inputs go and the counts live: the embedding's device, or the device accelerate runs it on
+    when a ``device_map`` offloads it (its weights then sit on the meta device). Layers on other devices
+    move their counts here (one int64 and one float64 row per layer and batch)."""
+    embed = model.get_input_embeddings()
+    device = getattr(getattr(embed, "_hf_hook", None), "execution_device", None)
+    return torch.device(device) if device is not None else embed.weight.device
 
 
 def trunk(model: nn.Module) -> nn.Module:
@@ -167,11 +177,17 @@ def record(
         batch_size: Windows per forward pass.
         dtype: float32, bfloat16 or float16.
         device: Where the model runs (cpu, cuda, cuda:1, ...).
-        device_map: Shard a large model over devices (e.g. auto) instead of using --device.
+        device_map: Spread a model too large for one GPU over all GPUs (auto), in one process, instead of --device.
     """
     from .distributed import DataParallel
 
     dp = DataParallel.from_environment()
+    if device_map is not None and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:
+        raise LangNeuronsError(
+            "--device-map spreads one model over all the GPUs of its process, so several processes per machine "
+            "would each take every GPU; run it as one process (python -m langneurons record ...), or drop "
+            "--device-map to record a shard of the text per GPU"
+        )
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages mlt_Latn,cym_Latn,...")
     if batch_size < 1:
