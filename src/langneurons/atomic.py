@@ -1,16 +1,23 @@
-"""Write files so that a crash never leaves a half-written one: temporary file, then rename."""
+"""Write files so that a crash never leaves a half-written one: temporary file, then rename.
+
+Temporary files are named ``.<name>.<pid>.<random>.tmp`` beside their target: a process killed before the
+rename leaves one behind, and ``remove_stale_temps`` (run when a command takes its output's lock) deletes
+those whose process is gone.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 
 _UMASK = os.umask(0)
@@ -22,7 +29,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``, else delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -46,4 +53,51 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
     """Save ``tensors`` with string ``metadata`` atomically (safetensors never unpickles on load)."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as e:  # its I/O errors (disk full, ...) carry the OS error only in the text
+            code = re.search(r"os error (\d+)", str(e))
+            if code is None:
+                raise
+            raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from e
+
+
+_TEMP = re.compile(r"^\..+\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+_DEPTH = 2
+"""How deep below an output directory its commands write (``run/checkpoints/checkpoint-N``)."""
+
+
+def _folders(target: Path) -> Iterator[Path]:
+    """``target`` and its sub-folders down to ``_DEPTH`` except hidden ones, or the folder of a file."""
+    if not target.is_dir():
+        yield from [target.parent] if target.parent.is_dir() else []
+        return
+    for root, dirs, _ in os.walk(target):
+        depth = len(Path(root).relative_to(target).parts)
+        dirs[:] = [d for d in dirs if not d.startswith(".")] if depth < _DEPTH else []
+        yield Path(root)
+
+
+def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed processes left in output ``target`` (a directory) or beside
+    it (a file); return what was deleted."""
+    removed = []
+    for folder in _folders(Path(target)):
+        for path in folder.iterdir():
+            m = _TEMP.match(path.name)
+            if m and path.is_file() and not _alive(int(m.group(1))):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed

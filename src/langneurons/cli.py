@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import math
+import os
+import re
 import sys
 
 from . import __version__
@@ -60,6 +64,33 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+_IO_TEXT = re.compile(r"os error (\d+)|file write failed|No space left on device|Disk quota exceeded")
+
+
+def disk_error(e: BaseException) -> str | None:
+    """One line for a full disk or an unwritable output, found in ``e`` or what caused it; None otherwise.
+
+    Libraries report these in their own ways (an ``OSError``, a safetensors error with "os error 28" in
+    its text, torch's "file write failed"), so the whole chain is searched.
+    """
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _NO_SPACE + _NOT_WRITABLE:
+            where = f"{e.filename}: " if e.filename else ""
+            if e.errno in _NO_SPACE:
+                return f"{where}{e.strerror}; free some space and run the same command again (finished work is kept)"
+            return f"{where}{e.strerror}; fix its permissions or choose a writable --out"
+        found = _IO_TEXT.search(str(e))
+        if found and not isinstance(e, OSError):
+            code = int(found.group(1)) if found.group(1) else errno.ENOSPC
+            return disk_error(OSError(code, os.strerror(code)))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--version"]:
@@ -67,10 +98,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
+    infinite = [name for name, value in vars(args).items() if isinstance(value, float) and not math.isfinite(value)]
+    if infinite:  # nan and inf parse as floats but are never a meaningful setting
+        print(f"error: --{infinite[0].replace('_', '-')} must be a finite number", file=sys.stderr)
+        return 2
     try:
         call(args)
     except LangNeuronsError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        message = disk_error(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)

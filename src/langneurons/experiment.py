@@ -33,6 +33,7 @@ from .errors import LangNeuronsError
 from .evaluate import compare, evaluate
 from .experiment_config import ExperimentConfig
 from .lape import identify
+from .locking import hold_lock
 from .manifest import Manifest
 from .record import record
 from .report import report
@@ -198,17 +199,18 @@ class Experiment:
         return steps
 
     def run(self) -> Path:
-        self.out.mkdir(parents=True, exist_ok=True)
-        write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "langneurons": __version__})
-        load_corpus(self.config.corpus)  # fail early on a missing corpus
-        self._run_steps(self.plan(), "prepare")
-        write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "targets": self.targets(),
-                                                "langneurons": __version__})
-        self._run_steps(self.plan_rest(), "experiment")
-        names = ["base"] + [f"{m}-{t}" for t in self.targets() for m in self.config.methods]
-        print(compare([str(self.results_path(n)) for n in names], base=str(self.results_path("base"))))
-        print(f"report: {self.out / 'report.html'}")
-        return self.out / "report.html"
+        with hold_lock(self.out):  # one run per experiment directory
+            self.out.mkdir(parents=True, exist_ok=True)
+            write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "langneurons": __version__})
+            load_corpus(self.config.corpus)  # fail early on a missing corpus
+            self._run_steps(self.plan(), "prepare")
+            write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "targets": self.targets(),
+                                                    "langneurons": __version__})
+            self._run_steps(self.plan_rest(), "experiment")
+            names = ["base"] + [f"{m}-{t}" for t in self.targets() for m in self.config.methods]
+            print(compare([str(self.results_path(n)) for n in names], base=str(self.results_path("base"))))
+            print(f"report: {self.out / 'report.html'}")
+            return self.out / "report.html"
 
     def _run_steps(self, steps: list[Step], desc: str) -> None:
         total = sum(s.weight for s in steps)

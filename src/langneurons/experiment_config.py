@@ -9,10 +9,45 @@ from typing import Any
 
 import yaml
 
+from .corpus import normalize_language
 from .errors import LangNeuronsError
 
 METHODS = ("neurons", "random", "ffn", "full", "lora", "ia3")
 ANALYSES = ("neurons", "training", "weights", "alignment")
+
+
+def _scalar(v: Any) -> bool:
+    return v is None or isinstance(v, str | int | float)
+
+
+def _names(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _section(v: Any) -> bool:
+    """Settings passed on to a command: scalars, lists of scalars, or one level of ``{name: scalar}``."""
+    def value(x: Any) -> bool:
+        return _scalar(x) or (isinstance(x, list) and all(map(_scalar, x))) or (
+            isinstance(x, dict) and all(isinstance(k, str) and _scalar(y) for k, y in x.items()))
+
+    return isinstance(v, dict) and all(isinstance(k, str) and value(x) for k, x in v.items())
+
+
+_KIND_NAMES = {
+    "name": "a text", "model": "a text", "dtype": "a text", "device": "a text", "corpus": "a text", "pivot": "a text",
+    "pool": "a list of languages", "targets": "'auto' or a list of languages", "num_targets": "a whole number",
+    "neurons": "a file name", "methods": "a list of methods", "analyses": "a list of analyses",
+    "identify": "a mapping of settings", "train": "a mapping of settings", "evaluate": "a mapping of settings",
+    "screen": "a mapping of settings",
+}  # fmt: skip
+_KINDS = {name: (lambda v: isinstance(v, str)) for name in ("name", "model", "dtype", "device", "corpus", "pivot")}
+_KINDS |= {name: _names for name in ("pool", "methods", "analyses")}
+_KINDS |= {name: _section for name in ("identify", "train", "evaluate", "screen")}
+_KINDS |= {
+    "targets": lambda v: v == "auto" or _names(v),
+    "num_targets": lambda v: type(v) is int,
+    "neurons": lambda v: v is None or isinstance(v, str),
+}
 
 
 @dataclass
@@ -54,10 +89,13 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, where: str = "config") -> ExperimentConfig:
         known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted(map(str, set(data) - set(known)))
         if unknown:
-            raise LangNeuronsError(f"{where}: unknown setting(s) {', '.join(map(str, unknown))}; "
+            raise LangNeuronsError(f"{where}: unknown setting(s) {', '.join(unknown)}; "
                                    f"known: {', '.join(known)}")
+        for name, value in data.items():
+            if not _KINDS[name](value):
+                raise LangNeuronsError(f"{where}: {name} must be {_KIND_NAMES[name]}, got a {type(value).__name__}")
         config = cls(**data)
         config.check(where)
         return config
@@ -76,6 +114,9 @@ class ExperimentConfig:
                 raise LangNeuronsError(f"{where}: num_targets must be between 1 and the pool size minus the pivot")
         elif not isinstance(self.targets, list) or not self.targets:
             raise LangNeuronsError(f"{where}: targets must be 'auto' or a list of languages")
+        targets = self.targets if isinstance(self.targets, list) else []
+        for language in [*self.pool, *targets, self.pivot]:
+            normalize_language(language)  # refuses labels that are paths
         for section in ("identify", "train", "evaluate", "screen"):
             if not isinstance(getattr(self, section), dict):
                 raise LangNeuronsError(f"{where}: {section} must be a mapping of settings")

@@ -24,6 +24,7 @@ from typing import Literal
 import torch
 
 from .errors import LangNeuronsError
+from .locking import hold_lock
 from .models import FFN_REGISTRY, model_shape
 from .neuron_sets import NeuronSet, split_by_layer
 from .stats import MODEL_KEYS, LanguageStats, check_same_model, load_stats_dir
@@ -221,16 +222,17 @@ def identify_files(
         max_languages_per_neuron: Drop neurons assigned to more than this many languages.
         mode: ``fixed`` (float64, no silent or filtered neurons kept) or ``original`` (bit-exact original code).
     """
-    neuron_set = identify(
-        load_stats_dir(stats, languages),
-        top_rate=top_rate,
-        filter_rate=filter_rate,
-        activation_bar_ratio=activation_bar_ratio,
-        per_language_budget=per_language_budget,
-        max_languages_per_neuron=max_languages_per_neuron,
-        mode=mode,
-    )
-    neuron_set.save(out)
+    with hold_lock(out):  # one run per output file
+        neuron_set = identify(
+            load_stats_dir(stats, languages),
+            top_rate=top_rate,
+            filter_rate=filter_rate,
+            activation_bar_ratio=activation_bar_ratio,
+            per_language_budget=per_language_budget,
+            max_languages_per_neuron=max_languages_per_neuron,
+            mode=mode,
+        )
+        neuron_set.save(out)
     try:
         shape, total = model_shape(neuron_set.model_id or "")
     except LangNeuronsError:  # the model is not at hand: counts without percentages

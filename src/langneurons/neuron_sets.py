@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
@@ -74,7 +73,11 @@ def _canonical_layers(layers: Any, num_layers: int, ffn_size: int, where: str) -
         )
     out = []
     for i, t in enumerate(layers):
-        t = torch.as_tensor(t, dtype=torch.int64) if len(t) == 0 else torch.as_tensor(t)
+        try:
+            t = torch.as_tensor(t)
+        except (TypeError, ValueError, RuntimeError) as e:
+            raise LangNeuronsError(f"{where}, layer {i}: not a list of neuron indices ({type(t).__name__})") from e
+        t = t.to(torch.int64) if t.numel() == 0 else t
         if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
             raise LangNeuronsError(f"{where}, layer {i}: neuron indices must be integers, got {t.dtype}")
         t = t.to(torch.int64).reshape(-1)
@@ -281,15 +284,17 @@ class NeuronSet:
             raise LangNeuronsError(
                 f"{path} is not a langneurons neuron set; identify neurons or import the file"
             )
-        version = int(header.get("format_version", "0"))
-        if version > FORMAT_VERSION:
+        version = header.get("format_version", "0")
+        if not version.isdigit():
+            raise LangNeuronsError(f"{path} has a corrupt format_version {version!r}; recreate the file")
+        if int(version) > FORMAT_VERSION:
             raise LangNeuronsError(f"{path} uses neuron-set format {version}; upgrade langneurons to read it")
         try:
             meta = json.loads(header["neuron_set"])
-            languages = [str(x) for x in meta["languages"]]
-            num_layers, ffn_size = int(meta["num_layers"]), int(meta["ffn_size"])
+            _check_meta(meta)
         except (KeyError, TypeError, ValueError) as e:
             raise LangNeuronsError(f"{path} has corrupt neuron-set metadata ({e}); recreate the file") from e
+        languages, num_layers, ffn_size = meta["languages"], meta["num_layers"], meta["ffn_size"]
         indices = {}
         for i, lang in enumerate(languages):
             flat = tensors.get(f"neurons.{i}")
@@ -325,7 +330,7 @@ class NeuronSet:
             raise LangNeuronsError(f"neuron file {path} does not exist")
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as e:
+        except Exception as e:  # a damaged file fails in any of the unpickler's own ways
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise LangNeuronsError(
                 f"cannot read {path} as a torch neuron file "
@@ -364,6 +369,30 @@ class NeuronSet:
             all(torch.equal(a, b) for a, b in zip(self.indices[lang], other.indices[lang], strict=True))
             for lang in self.languages
         )
+
+
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "hidden_size": (int, type(None)), "gated": (bool,), "architecture": (str, type(None)),
+    "model_id": (str, type(None)), "model_revision": (str, type(None)), "model_fingerprint": (str, type(None)),
+    "params": (dict,), "corpus": (dict,), "tokens": (dict,),
+}  # fmt: skip
+
+
+def _check_meta(meta: Any) -> None:
+    """Raise ``TypeError``/``ValueError`` for neuron-set metadata of the wrong shape or kind."""
+    if not isinstance(meta, dict):
+        raise TypeError("not a JSON object")
+    languages = meta["languages"]
+    if not isinstance(languages, list) or not all(isinstance(x, str) and x for x in languages):
+        raise TypeError("languages must be a list of names")
+    for key in ("num_layers", "ffn_size"):
+        if type(meta[key]) is not int or meta[key] <= 0:
+            raise ValueError(f"{key} must be a positive integer")
+    for key, kinds in _META_TYPES.items():
+        if key in meta and (not isinstance(meta[key], kinds) or (isinstance(meta[key], bool) and bool not in kinds)):
+            raise TypeError(f"{key} is a {type(meta[key]).__name__}")
+    if "tokens" in meta and not all(type(v) is int and v >= 0 for v in meta["tokens"].values()):
+        raise ValueError("tokens must be counts")
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .corpus import load_corpus, resolve_language, token_windows
 from .errors import LangNeuronsError
+from .locking import hold_lock
 from .models import ffn_layers, ffn_shape, load_model, model_fingerprint, model_id
 from .stats import LanguageStats
 
@@ -189,30 +190,37 @@ def record(
         )
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages mlt_Latn,cym_Latn,...")
-    text_source = load_corpus(corpus)
-    available = text_source.languages()
-    languages = [resolve_language(x, available, corpus=text_source.name) for x in languages]
-    lm, tokenizer = load_model(model, dtype=dtype, device=dp.device(device), device_map=device_map)
-    settings = _settings(lm, text_source.name, text_source.version, split, window, max_tokens, dtype)
-    out_dir = Path(out)
-    written = []
-    for language in tqdm(languages, desc="languages", disable=not dp.is_main or len(languages) < 2):
-        path = out_dir / f"{language}.safetensors"
-        if _already_done(path, settings):
+    if batch_size < 1:
+        raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
+    with hold_lock(out):  # one run per output directory
+        text_source = load_corpus(corpus)
+        available = text_source.languages()
+        languages = [resolve_language(x, available, corpus=text_source.name) for x in languages]
+        lm, tokenizer = load_model(model, dtype=dtype, device=dp.device(device), device_map=device_map)
+        positions = getattr(lm.config, "max_position_embeddings", None) or getattr(lm.config, "n_positions", None)
+        if positions and window > positions:
+            raise LangNeuronsError(f"--window {window} exceeds the model's {positions} positions; pass --window "
+                                   f"{positions} or less")
+        settings = _settings(lm, text_source.name, text_source.version, split, window, max_tokens, dtype)
+        out_dir = Path(out)
+        written = []
+        for language in tqdm(languages, desc="languages", disable=not dp.is_main or len(languages) < 2):
+            path = out_dir / f"{language}.safetensors"
+            if _already_done(path, settings):
+                written.append(path)
+                continue
+            ids, mask = token_windows(tokenizer, text_source.texts(language, split), window=window, max_tokens=max_tokens,
+                                      allow_short=allow_short)
+            ids, mask = dp.shard(ids), dp.shard(mask)
+            counts = dp.sum_counts(count_activations(lm, ids, mask, batch_size=batch_size, desc=language))
+            if dp.is_main:
+                LanguageStats(
+                    language=language,
+                    over_zero=counts.over_zero.cpu(),
+                    n_tokens=counts.n_tokens,
+                    activation_sum=counts.activation_sum.cpu(),
+                    metadata=settings,
+                ).save(path)
+            dp.barrier()
             written.append(path)
-            continue
-        ids, mask = token_windows(tokenizer, text_source.texts(language, split), window=window, max_tokens=max_tokens,
-                                  allow_short=allow_short)
-        ids, mask = dp.shard(ids), dp.shard(mask)
-        counts = dp.sum_counts(count_activations(lm, ids, mask, batch_size=batch_size, desc=language))
-        if dp.is_main:
-            LanguageStats(
-                language=language,
-                over_zero=counts.over_zero.cpu(),
-                n_tokens=counts.n_tokens,
-                activation_sum=counts.activation_sum.cpu(),
-                metadata=settings,
-            ).save(path)
-        dp.barrier()
-        written.append(path)
-    return written
+        return written

@@ -31,9 +31,16 @@ from .languages import normalize_language, resolve_language
 _SUFFIXES = (".txt", ".jsonl")
 
 
+def _not_utf8(path: Path, e: UnicodeDecodeError) -> LangNeuronsError:
+    return LangNeuronsError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); save it as UTF-8")
+
+
 def read_txt(path: Path) -> list[str]:
     """Documents of a text file: blank-line-separated blocks, or lines when there is no blank line."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
     blocks = [b.strip() for b in re.split(r"\n[ \t]*\n", text.strip())]
     if len(blocks) == 1:
         blocks = [line.strip() for line in blocks[0].splitlines()]
@@ -42,6 +49,13 @@ def read_txt(path: Path) -> list[str]:
 
 def read_jsonl(path: Path) -> list[dict]:
     """Rows of a JSONL file, each checked to hold a string ``text`` (and an integer ``id`` if any)."""
+    try:
+        return _rows(path)
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
+
+
+def _rows(path: Path) -> list[dict]:
     rows = []
     with path.open(encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
@@ -53,7 +67,8 @@ def read_jsonl(path: Path) -> list[dict]:
                 raise LangNeuronsError(f"{path}:{number} is not valid JSON ({e.msg}); fix the line") from e
             if not isinstance(row, dict) or not isinstance(row.get("text"), str):
                 raise LangNeuronsError(f'{path}:{number} has no string "text" field; write {{"text": ...}}')
-            if "id" in row and not (isinstance(row["id"], int) or str(row["id"]).isdigit()):
+            key = row.get("id")
+            if "id" in row and not (type(key) is int or (isinstance(key, str) and key.isascii() and key.isdigit())):
                 raise LangNeuronsError(f'{path}:{number} has a non-integer "id" {row["id"]!r}; use integers')
             rows.append(row)
     return rows
@@ -61,8 +76,11 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def _has_language_field(path: Path) -> bool:
     """Whether the first row of a JSONL file names its language (then the file holds several languages)."""
-    with path.open(encoding="utf-8") as f:
-        first = next((line for line in f if line.strip()), "{}")
+    try:
+        with path.open(encoding="utf-8") as f:
+            first = next((line for line in f if line.strip()), "{}")
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
     try:
         return "language" in json.loads(first)
     except (json.JSONDecodeError, TypeError):

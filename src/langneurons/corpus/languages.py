@@ -207,6 +207,9 @@ def normalize_language(code: str) -> str:
     label = code.strip()
     if not label:
         raise LangNeuronsError("empty language label; pass an ISO code such as 'mt' or 'mlt_Latn'")
+    if "/" in label or "\\" in label or label.startswith(".") or not label.isprintable():
+        # labels name files (statistics, runs, results): never a path
+        raise LangNeuronsError(f"language label {label!r} cannot name a file; use a code such as mlt_Latn")
     match = _CODE_RE.match(label)
     if match is None or match.group(1).lower() in _NOT_LANGUAGES:
         return label

@@ -48,13 +48,44 @@ def load_results(path: str | Path) -> dict[str, Any]:
     """A results file, checked for its format."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not UTF-8 or not JSON
         raise LangNeuronsError(f"cannot read results file {path}: {e}; pass one written by evaluate") from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise LangNeuronsError(
             f"{path} is not a langneurons results file (format {FORMAT}); pass one written by evaluate"
         )
+    broken = _broken_part(data)
+    if broken:
+        raise LangNeuronsError(f"{path} has a damaged {broken!r} part; evaluate again into a new file")
     return data
+
+
+def _numbers(d: Any) -> bool:
+    return isinstance(d, dict) and all(
+        isinstance(m, dict) and all(isinstance(v, int | float) and not isinstance(v, bool) for v in m.values())
+        for m in d.values()
+    )
+
+
+def _broken_part(data: dict[str, Any]) -> str | None:
+    """The first part of a results file that is not what ``evaluate`` writes (None when all are)."""
+    run, cache, deactivation = data.get("run"), data.get("cache", {}), data.get("deactivation")
+    checks = {
+        "run": isinstance(run, dict) and all(v is None or isinstance(v, str) for v in run.values()),
+        "metrics": _numbers(data.get("metrics")),
+        "skipped": isinstance(data.get("skipped", []), list)
+        and all(isinstance(s, dict) for s in data.get("skipped", [])),
+        "cache": isinstance(cache, dict) and isinstance(cache.get("key", ""), str)
+        and _numbers(cache.get("entries", {})),
+        "deactivation": deactivation is None or (
+            isinstance(deactivation, dict) and isinstance(deactivation.get("languages"), list)
+            and isinstance(deactivation.get("matrix"), list)
+            and all(isinstance(row, list) and all(isinstance(v, int | float) for v in row)
+                    for row in deactivation["matrix"])
+            and isinstance(deactivation.get("diag_minus_offdiag"), int | float)
+        ),
+    }
+    return next((name for name, ok in checks.items() if not ok), None)
 
 
 class Results:
@@ -70,7 +101,7 @@ class Results:
         if self.path.exists():
             old = load_results(self.path)
             if old.get("cache", {}).get("key") == self.key:
-                self.entries = dict(old["cache"]["entries"])
+                self.entries = dict(old["cache"].get("entries", {}))
                 self.deactivation = old.get("deactivation")
             elif old.get("cache", {}).get("entries"):
                 print(f"{self.path}: settings changed since it was written; evaluating everything again")

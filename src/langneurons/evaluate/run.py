@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ..atomic import write_text
 from ..errors import LangNeuronsError
+from ..locking import hold_lock
 from ..models import resolve_model
 from .deactivation import deactivation_matrix
 from .harness import Harness, builtin_tasks, hub_offline, require_lm_eval, unwrap
@@ -442,6 +443,8 @@ def evaluate(
     suites = expand_suites(suites)
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages, e.g. mlt_Latn,eng_Latn")
+    if batch_size < 1:
+        raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
     src = FloresCorpus() if corpus == "flores" else load_corpus(corpus)
     languages = list(dict.fromkeys(normalize_language(lang) for lang in languages))
     for lang in languages:
@@ -458,34 +461,35 @@ def evaluate(
         "neurons": neurons, "neurons_file": neurons and files_stamp(neurons),
         "first_token": "scored after a BOS (else EOS) prefix token",
     }  # fmt: skip
-    results = Results(out, run_info(model, adapter, name, method), settings)
-    planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit)
-    jobs = plan_jobs(planner, suites, languages, forgetting, tasks)
-    jobs = [j for j in jobs if results.get(j.task, j.label) is None]
-    hub = [j for j in jobs if j.hub]
-    if hub and hub_offline():
-        print(f"offline: skipping {len(hub)} hub task(s) ({', '.join(sorted({j.task for j in hub}))})")
-        for j in hub:
-            results.skip(j.task, j.label, "offline; it fetches data from the Hugging Face hub", quiet=True)
-        jobs = [j for j in jobs if not j.hub]
-    with tempfile.TemporaryDirectory(prefix="langneurons-eval-") as workdir:
-        session = Session(
-            lambda: load_adapted(model, adapter, dtype=dtype, device=device),
-            batch_size=batch_size,
-            workdir=Path(workdir),
-        )
-        for job in tqdm(jobs, desc="evaluate", disable=not jobs):
-            try:
-                results.put(job.task, job.label, job.run(session))
-            except Skip as e:
-                results.skip(job.task, job.label, str(e))
-        if nset is not None:
-            langs = [lang for lang in languages if lang in nset.languages]
-            if (results.deactivation or {}).get("languages") != langs:
-                texts = {lang: cap_bytes(held_out(src, lang), max_bytes) for lang in langs}
-                results.set_deactivation(_deactivation(session, nset, texts, window))
-    results.save()
-    return _write_report(results, out, baseline)
+    with hold_lock(out):  # one run per results file
+        results = Results(out, run_info(model, adapter, name, method), settings)
+        planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit)
+        jobs = plan_jobs(planner, suites, languages, forgetting, tasks)
+        jobs = [j for j in jobs if results.get(j.task, j.label) is None]
+        hub = [j for j in jobs if j.hub]
+        if hub and hub_offline():
+            print(f"offline: skipping {len(hub)} hub task(s) ({', '.join(sorted({j.task for j in hub}))})")
+            for j in hub:
+                results.skip(j.task, j.label, "offline; it fetches data from the Hugging Face hub", quiet=True)
+            jobs = [j for j in jobs if not j.hub]
+        with tempfile.TemporaryDirectory(prefix="langneurons-eval-") as workdir:
+            session = Session(
+                lambda: load_adapted(model, adapter, dtype=dtype, device=device),
+                batch_size=batch_size,
+                workdir=Path(workdir),
+            )
+            for job in tqdm(jobs, desc="evaluate", disable=not jobs):
+                try:
+                    results.put(job.task, job.label, job.run(session))
+                except Skip as e:
+                    results.skip(job.task, job.label, str(e))
+            if nset is not None:
+                langs = [lang for lang in languages if lang in nset.languages]
+                if (results.deactivation or {}).get("languages") != langs:
+                    texts = {lang: cap_bytes(held_out(src, lang), max_bytes) for lang in langs}
+                    results.set_deactivation(_deactivation(session, nset, texts, window))
+        results.save()
+        return _write_report(results, out, baseline)
 
 
 def _neuron_set(neurons: str | None, suites: list[str]):

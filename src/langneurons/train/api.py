@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from ..atomic import write_json
 from ..corpus import load_corpus, normalize_language
 from ..distributed import DataParallel
 from ..errors import LangNeuronsError
+from ..locking import hold_lock
 from ..models import FFNShape, ffn_shape, load_model, model_fingerprint, resolve_model
 from . import rundir
 from .data import WindowDataset, causal_lm_loss, collate_windows, load_windows
@@ -183,6 +185,14 @@ def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
     lr, max_grad_norm = _resolve(s, method)
     run = Path(s.out)
     _refuse_base_inside(run, s.model)
+    with hold_lock(run):  # one run per run directory
+        return _run_locked(s, method, lr, max_grad_norm, callbacks)
+
+
+def _run_locked(
+    s: TrainSettings, method: Method, lr: float, max_grad_norm: float, callbacks: Sequence[Any]
+) -> Path:
+    run = Path(s.out)
     state = rundir.run_state(run, s.recorded(), overwrite=s.overwrite, resume=s.resume)
     dp = DataParallel.from_environment()
     language = normalize_language(s.language)
@@ -312,6 +322,7 @@ def _method(s: TrainSettings) -> Method:
         ("window", s.window >= 2),
         ("weight-decay", s.weight_decay >= 0),
         ("warmup-steps", s.warmup_steps >= 0),
+        ("seed", 0 <= s.seed < 2**32),
     ]
     bad = [name for name, ok in rules if not ok]
     if bad:
@@ -347,9 +358,9 @@ def _resolve(s: TrainSettings, method: Method) -> tuple[float, float]:
         raise LangNeuronsError(f"unknown preset {s.preset!r}; use one of {', '.join(PRESETS)}")
     preset = PRESETS[s.preset]
     lr = s.lr if s.lr is not None else default_lr(s.method, s.preset)
-    if lr is None or lr <= 0:
+    if lr is None or not 0 < lr < math.inf:
         raise LangNeuronsError(
-            f"--preset {s.preset} sets no learning rate for {s.method}; pass a positive --lr"
+            f"--preset {s.preset} sets no learning rate for {s.method}; pass a positive --lr (a finite number)"
         )
     return lr, preset.max_grad_norm
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import re
 from pathlib import Path
 
 import torch
@@ -92,6 +93,33 @@ class RunTrainer(Trainer):
             self.accelerator.unwrap_model(self.model), Path(self.state.best_model_checkpoint) / TRAINABLE_FILE
         )
 
+
+    def training_step(self, model: nn.Module, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
+        """One forward and backward pass; a NaN or infinite loss stops the run (the Trainer would only
+        leave it out of the logged average and go on training from broken weights)."""
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(loss).all():
+            raise LangNeuronsError(self._diverged(float(loss.detach().float().mean())))
+        return loss
+
+    def _diverged(self, loss: float) -> str:
+        """Where a run whose loss became ``loss`` can be taken up again: the weights after step N-1 gave the
+        bad loss of step N, so the last good checkpoint is the newest one of step N-2 or earlier."""
+        step = self.state.global_step + 1
+        folder = Path(self.args.output_dir)
+        good = [
+            int(m.group(1))
+            for p in (folder.glob("checkpoint-*") if folder.is_dir() else [])
+            if (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
+            and (p / TRAINER_STATE_NAME).is_file()
+            and int(m.group(1)) <= step - 2
+        ]
+        where = f"the last good checkpoint is {folder / f'checkpoint-{max(good)}'}" if good else (
+            "no checkpoint was saved before it"
+        )
+        return (
+            f"training loss became {loss} at step {step}; {where}; lower --lr and start again with --overwrite"
+        )
 
     def restore_finished(self, checkpoint: Path) -> bool:
         """If ``checkpoint`` already reached ``max_steps`` (the run was killed after training, before it was

@@ -46,6 +46,8 @@ class NeuronTuningConfig:
     method: str = METHOD
 
     def __post_init__(self) -> None:
+        if not isinstance(self.languages, list | tuple) or not all(isinstance(x, str) for x in self.languages):
+            raise LangNeuronsError(f"languages must be a list of names, got {self.languages!r}")
         self.languages = list(self.languages)
         self.projections = tuple(self.projections)
         unknown = [p for p in self.projections if p not in PROJECTIONS]
@@ -75,7 +77,10 @@ class NeuronTuningConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise LangNeuronsError(f"unknown fields {unknown} in {CONFIG_NAME}; a newer version wrote it")
-        return cls(**d)
+        try:
+            return cls(**d)
+        except (TypeError, ValueError) as e:  # a field of the wrong kind (a damaged or hand-edited file)
+            raise LangNeuronsError(f"{CONFIG_NAME} has a malformed field ({e}); save the adapter again") from e
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
         """Write ``neuron_config.json`` into ``save_directory`` (atomically)."""

@@ -42,7 +42,7 @@ from ...models import (
     model_id,
     torch_dtype,
 )
-from .config import NeuronTuningConfig
+from .config import CONFIG_NAME, NeuronTuningConfig
 from .layer import NeuronDelta
 
 ADAPTER_NAME = "adapter_model.safetensors"
@@ -215,6 +215,8 @@ class NeuronModel(nn.Module):
     ) -> NeuronModel:
         """Attach a saved adapter to ``base_model``; a different base or a corrupt file is refused."""
         config = NeuronTuningConfig.from_pretrained(directory)
+        if not config.languages:
+            raise LangNeuronsError(f"{directory}/{CONFIG_NAME} names no languages; save the adapter again")
         shape = dataclasses.asdict(ffn_shape(base_model))
         if config.ffn_shape != shape:
             raise LangNeuronsError(
