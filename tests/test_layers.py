@@ -4,7 +4,8 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "langneurons"
-FOUNDATIONS = {"errors", "atomic", "models", "corpus", "neuron_sets", "stats", "shipped", "distributed", "manifest"}
+FOUNDATIONS = {"errors", "atomic", "models", "corpus", "neuron_sets", "stats", "shipped", "distributed", "manifest",
+               "locking"}
 CAPABILITIES = {"record", "lape", "tuners", "train", "evaluate", "analysis", "report", "neuron_commands"}
 TOP = {"experiment", "experiment_config", "demo", "cli", "cli_gen", "fetch", "build_sets", "__main__", "__init__"}
 # Capability -> capability imports that are allowed: loading what a training run wrote, plotting a report.

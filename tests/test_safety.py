@@ -130,9 +130,10 @@ def test_tampered_embedded_model_chunks_are_never_cached(tmp_path, monkeypatch):
     chunk.write_bytes(b"GGUF not the real weights")
     monkeypatch.setattr(pkg, "chunk_paths", lambda: [chunk])
     monkeypatch.setenv("LANGNEURONS_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(ValueError, match="sha256"):
+    with pytest.raises(LangNeuronsError, match="integrity check.*sha256"):
         embedded.embedded_model_dir("gemma-3-270m")
     assert not (tmp_path / "cache" / "models" / "gemma-3-270m").exists()
+    assert not (tmp_path / "cache" / "models" / ".gemma-3-270m.partial").exists()
 
 
 WORKFLOW = """

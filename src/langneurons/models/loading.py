@@ -27,6 +27,17 @@ def torch_dtype(name: str) -> torch.dtype:
     return DTYPES[name]
 
 
+def check_device(device: str) -> torch.device:
+    """A device the user named, or a one-line error (an unknown name, or CUDA on a machine without it)."""
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as e:
+        raise LangNeuronsError(f"unknown device {device!r}; use cpu, cuda, cuda:1, mps, ...") from e
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise LangNeuronsError(f"device {device!r} asked for, but this machine has no CUDA GPU; use --device cpu")
+    return parsed
+
+
 def load_tokenizer(name_or_path: str, *, revision: str | None = None, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
@@ -53,6 +64,8 @@ def load_model(
     """
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    if device_map is None:
+        check_device(device)
     path = resolve_model(name_or_path)
     try:
         config = AutoConfig.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
