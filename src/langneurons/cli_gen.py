@@ -82,7 +82,8 @@ def _add_param(parser: argparse.ArgumentParser, param: inspect.Parameter, tp: An
 def add_command(subparsers: Any, name: str, fn: Callable) -> argparse.ArgumentParser:
     """Add ``fn`` as sub-command ``name``; the parsed namespace calls it via ``args._fn``."""
     summary, arg_help = _doc_parts(fn)
-    parser = subparsers.add_parser(name, help=summary, description=inspect.getdoc(fn),
+    description = re.split(r"^Args:\s*$", inspect.getdoc(fn) or "", flags=re.M)[0].strip()
+    parser = subparsers.add_parser(name, help=summary, description=description,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     hints = typing.get_type_hints(fn)
     for param in inspect.signature(fn).parameters.values():
