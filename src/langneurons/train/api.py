@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import math
 from collections.abc import Callable, Sequence
@@ -17,7 +16,7 @@ from torch import nn
 from transformers import set_seed
 
 from .. import __version__
-from ..atomic import write_json
+from ..atomic import file_sha256, write_json
 from ..corpus import load_corpus, normalize_language
 from ..distributed import DataParallel
 from ..errors import LangNeuronsError
@@ -379,13 +378,6 @@ def _refuse_base_inside(path: Path, model: str) -> None:
         raise LangNeuronsError(f"{path} overlaps the base model directory {base}; choose another --out")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def _selection(
     s: TrainSettings, method: Method, language: str, shape: FFNShape
@@ -415,7 +407,7 @@ def _selection(
         layers = random_layers(counts, shape, match=s.random_match, seed=s.seed)
     info = {
         "path": str(path.resolve()),
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
         "selection": method.selection,
         "lape_count": sum(counts),
         "count": sum(int(x.numel()) for x in layers),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import itertools
 import os
 import warnings
@@ -31,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from ...atomic import write_safetensors
+from ...atomic import file_sha256, write_safetensors
 from ...errors import LangNeuronsError
 from ...models import (
     FFNLayer,
@@ -206,7 +205,7 @@ class NeuronModel(nn.Module):
                 tensors[f"layers.{i}.{lang}.indices"] = idx
         path = Path(save_directory) / ADAPTER_NAME
         write_safetensors(path, tensors, metadata={"format": "pt", "method": self.neuron_config.method})
-        self.neuron_config.adapter_sha256 = _sha256(path)
+        self.neuron_config.adapter_sha256 = file_sha256(path)
         self.neuron_config.save_pretrained(save_directory)
 
     @classmethod
@@ -406,19 +405,12 @@ def _check_overlap(by_language: dict[str, list[torch.Tensor]], overlap: str) -> 
         )
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def _read_adapter(directory: Path, config: NeuronTuningConfig) -> dict[str, torch.Tensor]:
     path = directory / ADAPTER_NAME
     if not path.is_file():
         raise LangNeuronsError(f"no {ADAPTER_NAME} in {directory}; pass a directory save_pretrained wrote")
-    if config.adapter_sha256 != _sha256(path):
+    if config.adapter_sha256 != file_sha256(path):
         raise LangNeuronsError(f"{path} is corrupt or not the one its neuron_config.json names; save again")
     try:
         return load_file(str(path))
