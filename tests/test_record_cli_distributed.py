@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,18 +20,13 @@ import torch
 
 from langneurons.record import record
 from langneurons.stats import LanguageStats
+from launch import DDP_CONFIG, free_port
 from single_thread import one_thread  # noqa: F401  (a fixture)
 from train_helpers import make_corpus, make_model_dir
 
 TESTS = Path(__file__).resolve().parent
-DDP_CONFIG = TESTS.parent / "configs" / "accelerate" / "ddp.yaml"
 LANGUAGES = ["mlt_Latn", "cym_Latn"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.distributed

@@ -1,5 +1,4 @@
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -8,15 +7,11 @@ import pytest
 import torch
 
 from langneurons.record import count_activations
+from launch import free_port
 from tiny import make_tiny_model
 
 HERE = Path(__file__).parent
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.distributed

@@ -4,7 +4,6 @@ command, on two CPU processes (gloo): the neuron deltas equal a one-process run 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,17 +13,12 @@ import torch
 from safetensors.torch import load_file
 
 from langneurons.train import train
+from launch import DDP_CONFIG, free_port
 from single_thread import one_thread  # noqa: F401  (a fixture)
 from train_helpers import make_corpus, make_model_dir, make_neuron_set
 
 TESTS = Path(__file__).resolve().parent
-DDP_CONFIG = TESTS.parent / "configs" / "accelerate" / "ddp.yaml"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.distributed

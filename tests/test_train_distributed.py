@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,16 +15,12 @@ from safetensors.torch import load_file
 
 from langneurons.models import load_model
 from langneurons.train import train
+from launch import free_port
 from train_helpers import make_corpus, make_model_dir, make_neuron_set
 
 TESTS = Path(__file__).resolve().parent
 METHODS = ("neurons", "ffn")  # a wrapper with deltas, and partly frozen plain weights
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.distributed
