@@ -52,6 +52,20 @@ def test_padding_and_batching_do_not_change_states(model):
     assert torch.allclose(together, alone, atol=1e-5)
 
 
+def test_states_come_from_the_trunk_and_equal_the_full_models(model):
+    calls = []
+    hook = model.lm_head.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        states = embed_texts(model, CharTokenizer(), ["abc"])
+    finally:
+        hook.remove()
+    assert not calls  # the LM head is skipped
+    with torch.no_grad():
+        hidden = model(input_ids=torch.tensor([[BOS, *[2 + ord(c) % 126 for c in "abc"]]]), output_hidden_states=True)
+    expected = torch.stack([h[0, 1:].mean(0) for h in hidden.hidden_states])  # BOS is not pooled
+    assert torch.allclose(states[:, 0], expected, atol=1e-5)
+
+
 def test_special_tokens_are_not_pooled(model):
     class NoSpecial(CharTokenizer):
         all_special_ids = [0]

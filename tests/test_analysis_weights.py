@@ -43,12 +43,21 @@ def test_planted_change_gives_exact_norms_per_projection():
         assert rows[(1, name)]["fraction_changed"] == pytest.approx(1 / WIDTH)
     orig = projection_weights(ffn_layers(base)[1])["gate"].double().norm().item()
     assert rows[(1, "gate")]["relative"] == pytest.approx(0.5 * math.sqrt(HIDDEN) / orig, rel=1e-12)
-    assert rows[(1, "down")]["q100"] == pytest.approx(1.0)
+    # 32 of 2,048 down entries moved by 1: the top 1.6 % (q99 and the maximum) is 1, the rest 0.
+    assert [rows[(1, "down")][q] for q in ("q50", "q90", "q99", "q100")] == [0.0, 0.0, 1.0, 1.0]
     assert result["asymmetry"] == pytest.approx({"up/gate": 0.5, "down/gate": 2.0, "down/up": 4.0})
     assert result["totals"]["down"]["l2"] == pytest.approx(math.sqrt(HIDDEN))
     assert result["distributions"]["gate"]["nonzero"] == HIDDEN
     assert sum(result["distributions"]["gate"]["counts"]) == HIDDEN
     assert len(result["samples"]["down"]["change"]) == HIDDEN
+
+
+def test_quantiles_interpolate_like_torch_quantile():
+    from langneurons.analysis.weights import QUANTILES, _abs_quantiles
+
+    delta = torch.randn(37, 53, generator=torch.Generator().manual_seed(0))
+    expected = torch.quantile(delta.abs().double().reshape(-1), torch.tensor(QUANTILES, dtype=torch.float64))
+    assert list(_abs_quantiles(delta).values()) == pytest.approx(expected.tolist(), rel=1e-12)
 
 
 def test_fused_gate_up_is_split_into_gate_and_up_rows():

@@ -67,6 +67,24 @@ def test_batching_and_padding_do_not_change_the_score(tiny_llama, tok):
     assert many.nll == pytest.approx(one.nll, rel=1e-5)
 
 
+def test_the_lm_head_runs_on_scored_positions_only_and_agrees_with_full_logits(tiny_llama, tok, monkeypatch):
+    from langneurons.evaluate import intrinsic
+
+    rows = []
+    hook = tiny_llama.lm_head.register_forward_hook(lambda m, i, o: rows.append(i[0].reshape(-1, i[0].shape[-1]).shape[0]))
+    try:
+        sparse = score_texts(tiny_llama, tok, TEXTS, window=16, stride=5, batch_size=8)
+        assert sum(rows) == sparse.tokens  # one head row per scored token: no context or padding rows
+        monkeypatch.setattr(intrinsic, "_takes_logits_to_keep", lambda model: False)
+        rows.clear()
+        full = score_texts(tiny_llama, tok, TEXTS, window=16, stride=5, batch_size=8)
+        assert sum(rows) > full.tokens
+    finally:
+        hook.remove()
+    assert full.tokens == sparse.tokens
+    assert full.nll == pytest.approx(sparse.nll, rel=1e-5)
+
+
 def test_bytes_are_utf8_bytes_not_characters(tiny_llama, tok):
     score = score_texts(tiny_llama, tok, ["caf\u00e9 \u00fcber"], window=32)
     assert score.bytes == len("caf\u00e9 \u00fcber".encode()) == 11

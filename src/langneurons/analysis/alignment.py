@@ -25,6 +25,14 @@ def _device(model: nn.Module) -> torch.device:
     return getattr(model, "device", None) or next(model.parameters()).device
 
 
+def _trunk(model: nn.Module) -> nn.Module:
+    """The transformer without its LM head: hidden states are all alignment needs, and the head over a
+    large vocabulary would be most of the cost (wrappers such as peft's are run whole)."""
+    from transformers import PreTrainedModel
+
+    return model.base_model if isinstance(model, PreTrainedModel) else model
+
+
 @torch.no_grad()
 def embed_texts(
     model: nn.Module, tokenizer, texts: Sequence[str], *, batch_size: int = 8, max_length: int = 256
@@ -42,7 +50,7 @@ def embed_texts(
         if not any(t not in special for t in seq):
             raise LangNeuronsError(f"text {text[:40]!r} has no tokens to embed; remove empty texts")
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-    device, pooled = _device(model), [None] * len(ids)
+    device, pooled, trunk = _device(model), [None] * len(ids), _trunk(model)
     for start in tqdm(range(0, len(order), batch_size), desc="embedding", leave=False, disable=len(order) <= batch_size):
         batch = order[start : start + batch_size]
         width = max(len(ids[i]) for i in batch)
@@ -54,7 +62,7 @@ def embed_texts(
             input_ids[row, : len(seq)] = seq
             attention[row, : len(seq)] = 1
             pool[row, : len(seq)] = torch.tensor([t not in special for t in ids[i]], dtype=torch.float32)
-        out = model(input_ids=input_ids.to(device), attention_mask=attention.to(device), output_hidden_states=True)
+        out = trunk(input_ids=input_ids.to(device), attention_mask=attention.to(device), output_hidden_states=True)
         states = torch.stack([h.float() for h in out.hidden_states])  # [layers + 1, batch, tokens, hidden]
         weights = pool.to(states.device)[None, :, :, None]
         means = ((states * weights).sum(2) / weights.sum(2)).cpu()

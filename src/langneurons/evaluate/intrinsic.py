@@ -16,6 +16,7 @@ token of each text unscored while its bytes still count, which slightly flatters
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,19 +126,35 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _hf_model(model: nn.Module) -> nn.Module | None:
+    """The outermost transformers model inside ``model`` (which may be a peft or neuron-tuner wrapper)."""
+    from transformers import PreTrainedModel
+
+    return next((m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
+
+
+def _takes_logits_to_keep(model: nn.Module) -> bool:
+    hf = _hf_model(model)
+    return hf is not None and "logits_to_keep" in inspect.signature(hf.forward).parameters
+
+
 @torch.inference_mode()
 def _batch_nll(model: nn.Module, seqs: list[list[int]], batch: list[Window], pad: int) -> tuple[float, int]:
+    """Summed NLL of one batch's scored targets; the LM head runs on the predicting positions only
+    (``logits_to_keep`` as a mask), which halves its cost with the default stride: with a large vocabulary
+    the head is most of the forward pass."""
     device = _model_device(model)
     ids, mask = batch_tensors(seqs, batch, pad)
-    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-    nll, n = 0.0, 0
+    keep = torch.zeros_like(mask, dtype=torch.bool)
     for r, w in enumerate(batch):
         # Logit at local position p predicts the id at p + 1; padding is never a target.
-        lo, hi = w.first - w.begin, w.end - w.begin
-        pred = logits[r, lo - 1 : hi - 1].float()
-        nll += F.cross_entropy(pred, ids[r, lo:hi].to(device), reduction="sum").item()
-        n += hi - lo
-    return nll, n
+        keep[r, w.first - w.begin - 1 : w.end - w.begin - 1] = True
+    targets = ids[:, 1:][keep[:, :-1]].to(device)
+    if _takes_logits_to_keep(model):
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep.to(device)).logits
+    else:
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[keep.to(device)]
+    return F.cross_entropy(logits.float(), targets, reduction="sum").item(), len(targets)
 
 
 def score_texts(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -38,14 +41,39 @@ def check_device(device: str) -> torch.device:
     return parsed
 
 
+_TOKENIZERS: OrderedDict[tuple, Any] = OrderedDict()
+_TOKENIZER_CACHE_SIZE = 2
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
+
+
+def _tokenizer_files(path: str) -> tuple:
+    """Name, size and mtime of a local model directory's non-weight files (a hub id: nothing to stamp)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir()
+                        if f.is_file() and not f.name.endswith(_WEIGHT_SUFFIXES)))
+
+
 def load_tokenizer(name_or_path: str, *, revision: str | None = None, trust_remote_code: bool = False):
+    """The model's tokenizer (EOS as padding when it has none), parsed once per process.
+
+    A 262k-word tokenizer takes seconds to parse and an experiment loads its model dozens of times, so
+    the object is shared between calls with the same files: treat it as read-only.
+    """
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(
-        resolve_model(name_or_path), revision=revision, trust_remote_code=trust_remote_code
-    )
+    path = resolve_model(name_or_path)
+    key = (path, revision, trust_remote_code, _tokenizer_files(path))
+    if key in _TOKENIZERS:
+        _TOKENIZERS.move_to_end(key)
+        return _TOKENIZERS[key]
+    tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    _TOKENIZERS[key] = tokenizer
+    while len(_TOKENIZERS) > _TOKENIZER_CACHE_SIZE:
+        _TOKENIZERS.popitem(last=False)
     return tokenizer
 
 
