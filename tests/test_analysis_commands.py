@@ -34,6 +34,21 @@ def test_weights_of_a_tuned_model(models, tmp_path):
     assert {p.name for p in tmp_path.glob("*.png")} == {"weights-neurons-norms.png", "weights-neurons-distributions.png"}
 
 
+def test_weights_of_several_models_adds_the_side_by_side_figure(models, tmp_path):
+    base, tuned = models
+    result = analyze(kind="weights", model=str(base), tuned=str(tuned), runs=[str(base)], out=str(tmp_path))
+    assert list(result["models"]) == ["neurons", "base"]
+    assert (tmp_path / "weights-comparison.png").is_file() and (tmp_path / "weights-comparison.svg").is_file()
+
+
+def test_figure_formats_limits_what_is_saved_inside_its_block(tmp_path):
+    from langneurons.analysis import figure_formats, new_figure, save_figure
+
+    with figure_formats(["png"]):
+        assert [p.name for p in save_figure(new_figure()[0], tmp_path / "a")] == ["a.png"]
+    assert [p.name for p in save_figure(new_figure()[0], tmp_path / "b")] == ["b.png", "b.svg"]
+
+
 def test_weights_of_a_peft_adapter_and_a_foreign_one(models, tmp_path):
     import transformers
     from peft import LoraConfig, get_peft_model

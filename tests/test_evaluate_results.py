@@ -5,7 +5,14 @@ import pytest
 
 from langneurons.errors import LangNeuronsError
 from langneurons.evaluate import compare
-from langneurons.evaluate.results import FORMAT, Results, deactivation_table, load_results, markdown_table
+from langneurons.evaluate.results import (
+    FORMAT,
+    Results,
+    deactivation_table,
+    load_results,
+    markdown_table,
+    method_table,
+)
 
 SETTINGS = {"model": "m", "window": 512}
 
@@ -55,6 +62,23 @@ def test_markdown_table_shows_deltas_against_the_base():
     assert lines[0] == "| run | method | mlt_Latn bits_per_byte | python x |"
     assert lines[2] == "| base | base | 2 | - |"
     assert lines[3] == "| tuned | neurons | 1.5 (-0.5) | 1 |"
+
+
+def _tuned(method, target, **metrics):
+    return {"run": {"name": f"{method}-{target}", "method": method, "target_language": target},
+            "metrics": {label: {"bits_per_byte": v} for label, v in metrics.items()}}
+
+
+def test_method_table_has_a_row_per_method_and_averages_forgetting_over_its_runs():
+    base = _tuned("base", None, mlt_Latn=3.0, cym_Latn=2.0, eng_Latn=1.0, python=1.5)
+    runs = [base, _tuned("neurons", "mlt_Latn", mlt_Latn=2.5, eng_Latn=1.0, python=1.5),
+            _tuned("neurons", "cym_Latn", cym_Latn=1.5, eng_Latn=1.2, python=1.7),
+            _tuned("full", "mlt_Latn", mlt_Latn=2.0, eng_Latn=2.0, python=2.5)]
+    lines = method_table(runs).splitlines()
+    assert lines[1] == "| method | mlt_Latn | cym_Latn | eng_Latn (mean) | python (mean) |"
+    assert lines[3] == "| base | 3 | 2 | 1 | 1.5 |"
+    assert lines[4] == "| neurons | 2.5 (-0.5) | 1.5 (-0.5) | 1.1 (+0.1) | 1.6 (+0.1) |"
+    assert lines[5] == "| full | 2 (-1) | - | 2 (+1) | 2.5 (+1) |"
 
 
 def test_deactivation_table():

@@ -62,6 +62,18 @@ def test_the_demo_pipeline_runs_end_to_end(finished):
         assert section in html
 
 
+def test_the_printed_table_has_a_row_per_method_and_every_metric_goes_to_compare_md(finished, capsys):
+    root, config = finished
+    experiment(str(config), out=str(root / "out"))  # finished: prints the results again
+    printed = capsys.readouterr().out
+    (target,) = json.loads((root / "out" / "settings.json").read_text())["targets"]
+    assert f"| method | {target} | eng_Latn (mean) | python (mean) |" in printed
+    for method in ("base", "neurons", "random", "lora", "full"):
+        assert f"\n| {method} | " in printed
+    full = (root / "out" / "results" / "compare.md").read_text()
+    assert "perplexity" in full and "perplexity" not in printed
+
+
 def test_a_rerun_does_nothing_and_a_killed_run_resumes(finished, monkeypatch):
     root, config = finished
     out = root / "out"

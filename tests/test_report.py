@@ -40,10 +40,9 @@ def test_page_is_self_contained(page):
     assert len(figures) == 11
 
 
-def test_every_figure_file_is_written(experiment):
+def test_every_figure_file_is_written_as_png_only(experiment):
     pngs = sorted(p.stem for p in (experiment / "figures").glob("*.png"))
-    svgs = sorted(p.stem for p in (experiment / "figures").glob("*.svg"))
-    assert pngs == svgs and len(pngs) == 11
+    assert len(pngs) == 11 and not list((experiment / "figures").glob("*.svg"))  # SVGs: analysis/
     assert all(p.stat().st_size > 1000 for p in (experiment / "figures").iterdir())
 
 

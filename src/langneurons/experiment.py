@@ -27,10 +27,11 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .analysis.commands import analyze
-from .atomic import write_json
+from .atomic import write_json, write_text
 from .corpus import load_corpus, normalize_language
+from .corpus.pydocs import PYDOCS_LABEL
 from .errors import LangNeuronsError
-from .evaluate import compare, evaluate
+from .evaluate import evaluate, load_results, markdown_table, method_table
 from .experiment_config import ExperimentConfig
 from .lape import identify
 from .locking import hold_lock
@@ -207,10 +208,16 @@ class Experiment:
             write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "targets": self.targets(),
                                                     "langneurons": __version__})
             self._run_steps(self.plan_rest(), "experiment")
-            names = ["base"] + [f"{m}-{t}" for t in self.targets() for m in self.config.methods]
-            print(compare([str(self.results_path(n)) for n in names], base=str(self.results_path("base"))))
-            print(f"report: {self.out / 'report.html'}")
+            self._print_results()
             return self.out / "report.html"
+
+    def _print_results(self) -> None:
+        """The paper-like table on the terminal; every metric of every run in ``results/compare.md``."""
+        names = ["base"] + [f"{m}-{t}" for t in self.targets() for m in self.config.methods]
+        runs = [load_results(self.results_path(n)) for n in names]
+        write_text(self.out / "results" / "compare.md", markdown_table(runs, runs[0]))
+        print(method_table(runs, pivot=normalize_language(self.config.pivot), ood=PYDOCS_LABEL))
+        print(f"all metrics: {self.out / 'results' / 'compare.md'}\nreport: {self.out / 'report.html'}")
 
     def _run_steps(self, steps: list[Step], desc: str) -> None:
         total = sum(s.weight for s in steps)

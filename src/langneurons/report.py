@@ -10,7 +10,7 @@ no scripts); ``report`` gathers those pieces from an experiment directory laid o
                                (kind = weights, alignment, neurons, training)
       runs/<method>/log_history.json   training logs (preferred over analysis/training.json)
       neurons.safetensors      the neuron set (preferred over analysis/neurons.json)
-      figures/                 written by `report`: every figure as PNG and SVG
+      figures/                 written by `report`: every figure as PNG (the analyses' SVGs are in analysis/)
       report.html              written by `report` (default output)
 """
 
@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .analysis import (
+    figure_formats,
     neuron_summary,
     plot_alignment,
     plot_deactivation,
@@ -469,7 +470,7 @@ def report(experiment: str, *, out: str | None = None, title: str | None = None)
     Args:
         experiment: The experiment directory (``results/``, ``analysis/``, ``runs/``, ``neurons.safetensors``,
             ``settings.json``; see the module docstring).
-        out: The HTML file to write (default: ``<experiment>/report.html``); PNG/SVG figures go to
+        out: The HTML file to write (default: ``<experiment>/report.html``); its PNG figures go to
             ``<experiment>/figures``.
         title: The page title (default: the directory name).
     """
@@ -478,13 +479,14 @@ def report(experiment: str, *, out: str | None = None, title: str | None = None)
         raise LangNeuronsError(f"experiment directory {root} does not exist; run the experiment first")
     figures = root / "figures"
     results = load_results(root / "results")
-    sections = {
-        "Neurons": _neuron_items(root, figures),
-        "Training": _training_items(root, figures),
-        "Weights": _weights_items(root, figures),
-        "Alignment": _alignment_items(root, figures),
-        "Deactivation": _deactivation_items(results, figures),
-    }
+    with figure_formats(["png"]):
+        sections = {
+            "Neurons": _neuron_items(root, figures),
+            "Training": _training_items(root, figures),
+            "Weights": _weights_items(root, figures),
+            "Alignment": _alignment_items(root, figures),
+            "Deactivation": _deactivation_items(results, figures),
+        }
     if not results and not any(sections.values()):
         raise LangNeuronsError(f"{root} holds nothing to report (no results/, analysis/, runs/ or "
                                "neurons.safetensors); point at an experiment directory")

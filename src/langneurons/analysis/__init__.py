@@ -14,7 +14,7 @@ from .neurons import (
     plot_neuron_counts,
     plot_overlap,
 )
-from .plots import new_figure, save_figure, style
+from .plots import figure_formats, new_figure, save_figure, style
 from .training import load_log_history, plot_training, training_curves
 from .weights import (
     asymmetry,
@@ -26,6 +26,7 @@ from .weights import (
 )
 
 __all__ = [
+    "figure_formats",
     "alignment",
     "alignment_scores",
     "analyze",

@@ -16,7 +16,7 @@ from ..models import load_model, model_id
 from .alignment import alignment, plot_alignment
 from .neurons import neuron_summary, plot_languages_per_neuron, plot_neuron_counts, plot_overlap
 from .training import plot_training, training_curves
-from .weights import plot_weight_distributions, plot_weight_norms, weight_changes
+from .weights import plot_weight_comparison, plot_weight_distributions, plot_weight_norms, weight_changes
 
 FORMAT = "langneurons.analysis/1"
 Kind = Literal["weights", "alignment", "neurons", "training"]
@@ -95,6 +95,8 @@ def _weights(model, paths, out: Path) -> dict:
                                   title=f"Distribution of the change: {label}")
         print(f"{label}: asymmetry " + ", ".join(f"{k} = {v:.3g}" for k, v in results[label]["asymmetry"].items()
                                                   if v is not None))
+    if len(results) > 1:
+        plot_weight_comparison(results, out / "weights-comparison")
     return {"models": results}
 
 

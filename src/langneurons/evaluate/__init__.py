@@ -5,7 +5,7 @@
 
 from .deactivation import deactivation_matrix, zeroed_neurons
 from .intrinsic import TextScore, score_texts
-from .results import FORMAT, load_results, markdown_table
+from .results import FORMAT, load_results, markdown_table, method_table
 from .run import compare, evaluate
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "evaluate",
     "load_results",
     "markdown_table",
+    "method_table",
     "score_texts",
     "zeroed_neurons",
 ]

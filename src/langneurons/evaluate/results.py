@@ -179,6 +179,42 @@ def markdown_table(runs: list[dict[str, Any]], base: dict[str, Any] | None = Non
     return "\n".join(lines) + "\n"
 
 
+def _mean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+def method_table(
+    runs: list[dict[str, Any]], *, pivot: str = "eng_Latn", ood: str = "python", metric: str = "bits_per_byte"
+) -> str:
+    """The paper's layout: one row per method, ``metric`` on each target language (from the run trained
+    on it), then on the pivot and the out-of-domain text averaged over the method's runs (forgetting);
+    deltas against the base run. Narrow enough for a terminal whatever the suites."""
+    base = next((r for r in runs if r["run"].get("method") == "base"), None)
+    tuned = [r for r in runs if r is not base and r["run"].get("target_language")]
+    targets = list(dict.fromkeys(r["run"]["target_language"] for r in tuned))
+    methods = list(dict.fromkeys(r["run"].get("method") or "?" for r in tuned))
+
+    def value(run: dict[str, Any] | None, label: str) -> float | None:
+        return None if run is None else run["metrics"].get(label, {}).get(metric)
+
+    def cell(v: float | None, b: float | None) -> str:
+        return "-" if v is None else _fmt(v) if b is None else f"{_fmt(v)} ({v - b:+.3g})"
+
+    header = ["method", *targets, f"{pivot} (mean)", f"{ood} (mean)"]
+    lines = [f"{metric} per target language and forgetting:", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    if base is not None:
+        lines.append("| base | " + " | ".join(cell(value(base, label), None) for label in [*targets, pivot, ood]) + " |")
+    for method in methods:
+        mine = {r["run"]["target_language"]: r for r in tuned if (r["run"].get("method") or "?") == method}
+        cells = [cell(value(mine.get(t), t), value(base, t)) for t in targets]
+        cells += [cell(_mean([value(r, label) for r in mine.values()]), value(base, label)) for label in (pivot, ood)]
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    if base is not None:
+        lines.append("\nDeltas in parentheses are against the base model.")
+    return "\n".join(lines) + "\n"
+
+
 def deactivation_table(result: dict[str, Any]) -> str:
     """The deactivation matrix as Markdown: rows = language whose neurons are zeroed."""
     langs = result["languages"]

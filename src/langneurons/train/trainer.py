@@ -197,7 +197,7 @@ def training_arguments(
         learning_rate=lr,
         lr_scheduler_type="constant_with_warmup",
         warmup_steps=warmup_steps,
-        optim="adamw_torch",
+        optim="adamw_torch_fused",  # transformers' default on torch >= 2.8; 10x the plain loop on CPU
         weight_decay=weight_decay,
         max_grad_norm=max_grad_norm,
         eval_strategy="steps",
