@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from tiny import char_tokenizer, make_tiny_model
+
 PLANTED = {
     "mlt_Latn": [[0, 1, 2], [5]],
     "mkd_Cyrl": [[2, 3], []],
@@ -59,7 +61,6 @@ def write_experiment(root: Path) -> Path:
     from langneurons.analysis import alignment, training_curves, weight_changes
     from langneurons.atomic import write_json
     from langneurons.models import ffn_layers
-    from tiny import make_tiny_model
 
     runs = {"base": None, "neurons": (2.1, 0.02), "full": (1.8, 0.05), "lora": (2.0, 0.03)}
     scores = {"base": (30.1, 0.412, 1.92), "neurons": (36.4, 0.405, 1.41), "full": (38.0, 0.331, 1.32),
@@ -110,15 +111,8 @@ def save_tiny(directory: Path, model) -> Path:
     """Save a tiny model with a character-level tokenizer, so ``load_model(directory)`` works offline."""
     import string
 
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    chars = string.ascii_letters + string.digits + " .,;:!?'-"
-    vocab = {"<pad>": 0, "<s>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(chars)}}
-    assert len(vocab) <= model.config.vocab_size
-    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<s>", unk_token="<unk>")
+    tokenizer = char_tokenizer(string.ascii_letters + string.digits + " .,;:!?'-", eos=False)
+    assert len(tokenizer) <= model.config.vocab_size
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

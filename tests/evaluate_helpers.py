@@ -6,22 +6,15 @@ import string
 
 import torch
 
+import tiny
+
 CHARS = string.ascii_letters + string.digits + " .,;:!?'-\n"
 """Every character the test texts use; ids start after the special tokens."""
-SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
 
 
 def char_tokenizer():
-    """A character-level ``PreTrainedTokenizerFast`` with fewer than 128 ids, built without any download."""
-    from tokenizers import Tokenizer, decoders, models
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {tok: i for i, tok in enumerate(SPECIALS + list(CHARS))}
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
-    tok.decoder = decoders.Fuse()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", bos_token="<bos>", eos_token="<eos>", unk_token="<unk>"
-    )
+    """A character-level tokenizer over ``CHARS`` with fewer than 128 ids."""
+    return tiny.char_tokenizer(CHARS)
 
 
 LANGUAGE_CHARS = {"aaa_Latn": "abcdefgh", "bbb_Latn": "ijklmnop", "ccc_Latn": "qrstuvwx"}

@@ -140,6 +140,17 @@ def test_flores_corpus_offline_is_a_one_line_error(monkeypatch, tmp_path):
         _evaluate(tmp_path / "r.json", corpus="flores")
 
 
+def test_max_bytes_is_an_exact_budget_cut_at_a_space():
+    from langneurons.evaluate.run import cap_bytes
+
+    texts = ["ħelu ħafna", "second text here", "third"]  # 12, 16 and 5 bytes
+    assert cap_bytes(texts, 40) == texts and cap_bytes(texts, 0) == texts and cap_bytes(texts, None) == texts
+    assert cap_bytes(texts, 12) == ["ħelu ħafna"]
+    assert cap_bytes(texts, 25) == ["ħelu ħafna", "second text"]  # 13 bytes left: "second text h", cut at the space
+    assert cap_bytes(texts, 3) == ["ħe"] and cap_bytes(texts, 1) == ["ħ"]  # never half a character; never nothing
+    assert sum(len(t.encode()) for t in cap_bytes(["word " * 400], 500)) <= 500
+
+
 def test_suite_groups():
     assert expand_suites(["offline"]) == ["intrinsic", "udhr"]
     english = ["mmlu", "hellaswag", "piqa", "winogrande", "arc_easy", "arc_challenge"]

@@ -126,6 +126,23 @@ def test_temporary_files_of_dead_processes_are_removed(tmp_path):
         assert [p for p in stale + kept if p.exists()] == kept
 
 
+def test_scratch_folders_go_on_exit_and_after_a_kill(tmp_path):
+    from langneurons.atomic import scratch_dir
+
+    target = tmp_path / "results" / "run.json"
+    with scratch_dir(target) as scratch:
+        assert scratch.parent == target.parent and scratch.name.startswith(f".run.json.{os.getpid()}.")
+        (scratch / "task.jsonl").write_text("x")
+    assert not scratch.exists()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    left = target.parent / f".run.json.{dead}.ab12.tmp"
+    (left / "inner").mkdir(parents=True)
+    (left / "inner" / "task.jsonl").write_text("x")
+    with scratch_dir(target) as live, hold_lock(target):
+        assert not left.exists() and live.is_dir()  # a live process's folder is kept
+
+
 def test_an_output_in_a_read_only_parent_holds_its_lock_inside(tmp_path, monkeypatch):
     out = tmp_path / "out"
     assert lock_path(out) == tmp_path / ".out.langneurons.lock"

@@ -1,4 +1,4 @@
-"""Tiny random models of every supported family, built from configs in code (no download)."""
+"""Tiny random models of every supported family and a character tokenizer, built in code (no download)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,17 @@ def make_tiny_model(model_type: str = "llama", seed: int = 0) -> torch.nn.Module
     model = transformers.AutoModelForCausalLM.from_config(config)
     model.config.langneurons_model_id = f"tiny-{model_type}"
     return model.eval()
+
+
+def char_tokenizer(chars: str, *, eos: bool = True):
+    """A character-level ``PreTrainedTokenizerFast``: ``<pad>`` = 0, ``<s>`` = 1, ``</s>`` = 2 (unless
+    ``eos=False``), ``<unk>``, then one id per character in order; decoding joins the characters."""
+    from tokenizers import Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<s>", *(["</s>"] if eos else []), "<unk>"]
+    vocab = {tok: i for i, tok in enumerate(specials + list(dict.fromkeys(chars)))}
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    core.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", bos_token="<s>",
+                                   eos_token="</s>" if eos else None, unk_token="<unk>")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from tiny import make_tiny_model
+from tiny import char_tokenizer, make_tiny_model
 
 LANGUAGE = "mlt_Latn"
 ALPHABET = "abcdefghijklmnopqrstuvwxyz .,"
@@ -38,17 +38,8 @@ WORDS = [
 
 
 def make_tokenizer():
-    """A character-level fast tokenizer (ids < 128, the tiny models' vocabulary)."""
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<pad>", "<s>", "</s>", "<unk>"]
-    vocab = {tok: i for i, tok in enumerate(specials + sorted(set(ALPHABET + "ħġż")))}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>"
-    )
+    """A character-level tokenizer over the corpus alphabet (ids < 128, the tiny models' vocabulary)."""
+    return char_tokenizer("".join(sorted(set(ALPHABET + "ħġż"))))
 
 
 def make_model_dir(root: Path, model_type: str = "llama", seed: int = 0) -> Path:

@@ -1,8 +1,8 @@
 """Write files so that a crash never leaves a half-written one: temporary file, then rename.
 
-Temporary files are named ``.<name>.<pid>.<random>.tmp`` beside their target: a process killed before the
-rename leaves one behind, and ``remove_stale_temps`` (run when a command takes its output's lock) deletes
-those whose process is gone.
+Temporary files (and scratch folders) are named ``.<name>.<pid>.<random>.tmp`` beside their target: a
+process killed before the rename leaves one behind, and ``remove_stale_temps`` (run when a command takes
+its output's lock) deletes those whose process is gone.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def scratch_dir(beside: str | os.PathLike) -> Iterator[Path]:
+    """A temporary folder next to output ``beside``, deleted on exit (and by ``remove_stale_temps`` after a kill)."""
+    beside = Path(beside)
+    beside.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f".{beside.name}.{os.getpid()}.", suffix=".tmp", dir=beside.parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -92,14 +105,17 @@ def _folders(target: Path) -> Iterator[Path]:
 
 
 def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
-    """Delete the temporary files that killed processes left in output ``target`` (a directory) or beside
-    it (a file); return what was deleted."""
+    """Delete the temporary files and scratch folders that killed processes left in output ``target`` (a
+    directory) or beside it (a file); return what was deleted."""
     removed = []
     for folder in _folders(Path(target)):
         for path in folder.iterdir():
             m = _TEMP.match(path.name)
-            if m and path.is_file() and not _alive(int(m.group(1))):
-                path.unlink(missing_ok=True)
+            if m and not _alive(int(m.group(1))):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
                 removed.append(path)
     return removed
 

@@ -9,7 +9,6 @@ recorded under ``skipped`` with a one-line reason and retried next time; they ne
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..atomic import write_text
+from ..atomic import scratch_dir, write_text
 from ..errors import LangNeuronsError
 from ..locking import hold_lock
 from ..models import resolve_model
@@ -204,13 +203,23 @@ class Job:
 
 
 def cap_bytes(texts: Sequence[str], max_bytes: int | None) -> list[str]:
-    """Whole texts, in order, up to ``max_bytes`` UTF-8 bytes in all (at least one text)."""
-    out, total = [], 0
+    """The texts, in order, up to ``max_bytes`` UTF-8 bytes: the last one is cut at its last space within
+    the budget (else at a character), so that one long document cannot blow the budget; 0 or None: no cap."""
+    if not max_bytes or max_bytes < 1:
+        return list(texts)
+    out, left = [], max_bytes
     for t in texts:
-        total += len(t.encode("utf-8"))
-        if out and max_bytes is not None and total > max_bytes:
-            break
-        out.append(t)
+        data = t.encode("utf-8")
+        if len(data) <= left:
+            out.append(t)
+            left -= len(data)
+            continue
+        head = data[:left].decode("utf-8", errors="ignore")
+        parts = head.rsplit(None, 1)
+        cut = parts[0] if len(parts) == 2 else head
+        if cut.strip() or not out:
+            out.append(cut or t[:1])  # at least one character is always scored
+        break
     return out
 
 
@@ -429,7 +438,7 @@ def evaluate(
         window: Tokens per forward pass when scoring text.
         stride: Tokens a window advances on long texts (default window/2).
         batch_size: Windows (or lm-eval requests) per forward pass.
-        max_bytes: Cap on the UTF-8 bytes scored per text set (whole documents; none = no cap).
+        max_bytes: Cap on the UTF-8 bytes scored per text set (the last document is cut; 0 = no cap).
         num_fewshot: Translation examples from the training split put before each prompt.
         max_gen_toks: Longest translation generated, in tokens.
         limit: At most this many documents per downstream task (for quick checks).
@@ -472,11 +481,11 @@ def evaluate(
             for j in hub:
                 results.skip(j.task, j.label, "offline; it fetches data from the Hugging Face hub", quiet=True)
             jobs = [j for j in jobs if not j.hub]
-        with tempfile.TemporaryDirectory(prefix="langneurons-eval-") as workdir:
+        with scratch_dir(out) as workdir:  # lm-eval's task files; a kill leaves it to the next run's lock
             session = Session(
                 lambda: load_adapted(model, adapter, dtype=dtype, device=device),
                 batch_size=batch_size,
-                workdir=Path(workdir),
+                workdir=workdir,
             )
             for job in tqdm(jobs, desc="evaluate", disable=not jobs):
                 try:
