@@ -32,6 +32,7 @@ from .corpus import load_corpus, normalize_language
 from .corpus.pydocs import PYDOCS_LABEL
 from .errors import LangNeuronsError
 from .evaluate import evaluate, load_results, markdown_table, method_table
+from .evaluate.run import ENGLISH
 from .experiment_config import ExperimentConfig
 from .lape import identify
 from .locking import hold_lock
@@ -118,9 +119,11 @@ class Experiment:
         return [lang for _, lang in sorted(scored, reverse=True)[: c.num_targets]]
 
     def _eval_languages(self, target: str | None = None) -> list[str]:
-        """The base model on every target and the pivot; a fine-tuned model on its own target and the pivot."""
+        """The base model on every target, a fine-tuned model on its own: forgetting (on unless the config
+        says otherwise) adds English and out-of-domain text; a pivot other than English is scored too."""
         targets = [target] if target else self.targets()
-        return list(dict.fromkeys([*targets, normalize_language(self.config.pivot)]))
+        pivot = normalize_language(self.config.pivot)
+        return list(dict.fromkeys([*targets, *([pivot] if pivot != ENGLISH else [])]))
 
     def _evaluate(self, name: str, method: str, adapter: Path | None, target: str | None = None) -> list[Path]:
         c = self.config
@@ -216,7 +219,7 @@ class Experiment:
         names = ["base"] + [f"{m}-{t}" for t in self.targets() for m in self.config.methods]
         runs = [load_results(self.results_path(n)) for n in names]
         write_text(self.out / "results" / "compare.md", markdown_table(runs, runs[0]))
-        print(method_table(runs, pivot=normalize_language(self.config.pivot), ood=PYDOCS_LABEL))
+        print(method_table(runs, english=ENGLISH, ood=PYDOCS_LABEL))
         print(f"all metrics: {self.out / 'results' / 'compare.md'}\nreport: {self.out / 'report.html'}")
 
     def _run_steps(self, steps: list[Step], desc: str) -> None:

@@ -185,10 +185,10 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def method_table(
-    runs: list[dict[str, Any]], *, pivot: str = "eng_Latn", ood: str = "python", metric: str = "bits_per_byte"
+    runs: list[dict[str, Any]], *, english: str = "eng_Latn", ood: str = "python", metric: str = "bits_per_byte"
 ) -> str:
     """The paper's layout: one row per method, ``metric`` on each target language (from the run trained
-    on it), then on the pivot and the out-of-domain text averaged over the method's runs (forgetting);
+    on it), then on English and the out-of-domain text averaged over the method's runs (forgetting);
     deltas against the base run. Narrow enough for a terminal whatever the suites."""
     base = next((r for r in runs if r["run"].get("method") == "base"), None)
     tuned = [r for r in runs if r is not base and r["run"].get("target_language")]
@@ -201,14 +201,14 @@ def method_table(
     def cell(v: float | None, b: float | None) -> str:
         return "-" if v is None else _fmt(v) if b is None else f"{_fmt(v)} ({v - b:+.3g})"
 
-    header = ["method", *targets, f"{pivot} (mean)", f"{ood} (mean)"]
+    header = ["method", *targets, f"{english} (mean)", f"{ood} (mean)"]
     lines = [f"{metric} per target language and forgetting:", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     if base is not None:
-        lines.append("| base | " + " | ".join(cell(value(base, label), None) for label in [*targets, pivot, ood]) + " |")
+        lines.append("| base | " + " | ".join(cell(value(base, label), None) for label in [*targets, english, ood]) + " |")
     for method in methods:
         mine = {r["run"]["target_language"]: r for r in tuned if (r["run"].get("method") or "?") == method}
         cells = [cell(value(mine.get(t), t), value(base, t)) for t in targets]
-        cells += [cell(_mean([value(r, label) for r in mine.values()]), value(base, label)) for label in (pivot, ood)]
+        cells += [cell(_mean([value(r, label) for r in mine.values()]), value(base, label)) for label in (english, ood)]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     if base is not None:
         lines.append("\nDeltas in parentheses are against the base model.")
