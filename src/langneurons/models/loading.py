@@ -42,29 +42,36 @@ def check_device(device: str) -> torch.device:
 
 
 _TOKENIZERS: OrderedDict[tuple, Any] = OrderedDict()
-_TOKENIZER_CACHE_SIZE = 2
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack")
+_TOKENIZER_CACHE_SIZE = 4
+_NOT_TOKENIZER = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpack", ".index.json")
+_MODEL_CONFIGS = ("config.json", "generation_config.json")
 
 
-def _tokenizer_files(path: str) -> tuple:
-    """Name, size and mtime of a local model directory's non-weight files (a hub id: nothing to stamp)."""
+def _tokenizer_files(path: str) -> str:
+    """A digest of a local model directory's tokenizer files (all but weights and model configs), so that a
+    fine-tuned copy saved with the same tokenizer shares the parsed one; a hub id has nothing to digest."""
     folder = Path(path)
     if not folder.is_dir():
-        return ()
-    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in folder.iterdir()
-                        if f.is_file() and not f.name.endswith(_WEIGHT_SUFFIXES)))
+        return ""
+    digest = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and not f.name.endswith(_NOT_TOKENIZER) and f.name not in _MODEL_CONFIGS:
+            digest.update(f.name.encode() + b"\0" + f.read_bytes())
+    return digest.hexdigest()
 
 
 def load_tokenizer(name_or_path: str, *, revision: str | None = None, trust_remote_code: bool = False):
     """The model's tokenizer (EOS as padding when it has none), parsed once per process.
 
-    A 262k-word tokenizer takes seconds to parse and an experiment loads its model dozens of times, so
-    the object is shared between calls with the same files: treat it as read-only.
+    A 262k-word tokenizer takes seconds to parse and an experiment loads its model (and fully fine-tuned
+    copies of it) dozens of times, so the object is shared between calls whose tokenizer files have the
+    same content: treat it as read-only.
     """
     from transformers import AutoTokenizer
 
     path = resolve_model(name_or_path)
-    key = (path, revision, trust_remote_code, _tokenizer_files(path))
+    files = _tokenizer_files(path)
+    key = (files or path, revision, trust_remote_code)
     if key in _TOKENIZERS:
         _TOKENIZERS.move_to_end(key)
         return _TOKENIZERS[key]
