@@ -139,7 +139,9 @@ def _takes_logits_to_keep(model: nn.Module) -> bool:
 
 
 @torch.inference_mode()
-def _batch_nll(model: nn.Module, seqs: list[list[int]], batch: list[Window], pad: int) -> tuple[float, int]:
+def _batch_nll(
+    model: nn.Module, seqs: list[list[int]], batch: list[Window], pad: int, sparse_head: bool
+) -> tuple[float, int]:
     """Summed NLL of one batch's scored targets; the LM head runs on the predicting positions only
     (``logits_to_keep`` as a mask), which halves its cost with the default stride: with a large vocabulary
     the head is most of the forward pass."""
@@ -150,7 +152,7 @@ def _batch_nll(model: nn.Module, seqs: list[list[int]], batch: list[Window], pad
         # Logit at local position p predicts the id at p + 1; padding is never a target.
         keep[r, w.first - w.begin - 1 : w.end - w.begin - 1] = True
     targets = ids[:, 1:][keep[:, :-1]].to(device)
-    if _takes_logits_to_keep(model):
+    if sparse_head:
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep.to(device)).logits
     else:
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits[keep.to(device)]
@@ -180,8 +182,8 @@ def score_texts(
         raise LangNeuronsError("no text to score; check the language and split")
     stride = stride or max(1, window // 2)
     seqs, batches = plan_batches(tokenizer, texts, window=window, stride=stride, batch_size=batch_size)
-    nll, tokens = 0.0, 0
+    nll, tokens, sparse_head = 0.0, 0, _takes_logits_to_keep(model)
     for batch in tqdm(batches, desc=desc, disable=desc is None, leave=False):
-        b_nll, b_tokens = _batch_nll(model, seqs, batch, pad_id(tokenizer))
+        b_nll, b_tokens = _batch_nll(model, seqs, batch, pad_id(tokenizer), sparse_head)
         nll, tokens = nll + b_nll, tokens + b_tokens
     return TextScore(nll=nll, tokens=tokens, bytes=sum(len(t.encode("utf-8")) for t in texts))
