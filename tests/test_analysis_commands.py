@@ -32,6 +32,7 @@ def test_weights_of_a_tuned_model(models, tmp_path):
     totals = result["models"]["neurons"]["totals"]
     assert totals["gate"]["l2"] == 0 and totals["down"]["l2"] == pytest.approx(0.5 * 32**0.5, rel=1e-6)
     assert {p.name for p in tmp_path.glob("*.png")} == {"weights-neurons-norms.png", "weights-neurons-distributions.png"}
+    assert sorted(saved["figures"]) == sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".png", ".svg"))
 
 
 def test_weights_of_several_models_adds_the_side_by_side_figure(models, tmp_path):
@@ -92,6 +93,7 @@ def test_neurons_and_training(tmp_path):
     summary = analyze(kind="neurons", neurons=str(path), out=str(tmp_path / "n"))
     assert summary["totals"] == {"mkd_Cyrl": 2, "cym_Latn": 4, "mlt_Latn": 4}
     assert len(list((tmp_path / "n").glob("neurons-*.svg"))) == 3
+    assert len(json.loads((tmp_path / "n" / "neurons.json").read_text())["figures"]) == 6
     runs = [str(write_run(tmp_path / m, loss)) for m, loss in (("neurons", 2.0), ("full", 1.6))]
     curves = analyze(kind="training", runs=runs, out=str(tmp_path / "t"))
     assert list(curves["runs"]) == ["neurons", "full"] and (tmp_path / "t" / "training.png").is_file()

@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from evaluate_helpers import char_tokenizer
 from langneurons.evaluate.harness import Harness, _metrics, hub_offline, unwrap
@@ -89,10 +90,49 @@ def test_offline_flag_and_unwrap(monkeypatch, tiny_llama):
         monkeypatch.setenv(var, "0")
     assert not hub_offline()
 
-    class Wrapper(__import__("torch").nn.Module):
+    class Wrapper(torch.nn.Module):
         def __init__(self, inner):
             super().__init__()
             self.base_model = inner
 
     assert unwrap(Wrapper(tiny_llama)) is tiny_llama
     assert unwrap(tiny_llama) is tiny_llama
+
+
+def _head_rows(model):
+    """Count the positions the LM head runs on."""
+    rows = []
+    model.get_output_embeddings().register_forward_hook(lambda m, args, out: rows.append(out.shape[0] * out.shape[1]))
+    return rows
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_loglikelihood_runs_the_head_on_scored_positions_only_with_the_same_scores(batch_size):
+    from lm_eval.models.huggingface import HFLM
+
+    from langneurons.evaluate.lm_eval_model import ScoredHeadLM
+    from tiny import make_tiny_model
+
+    # Contexts of several lengths, continuations of 1-4 tokens, ids ending in 0 (the padding id) included.
+    requests = [(("c", "x"), list(range(1 + i, 20 + 3 * i)), [5, 9, 0][: 1 + i % 3] + [7] * (i % 2)) for i in range(7)]
+    requests.append((("c", "x"), [3, 4, 0], [0]))
+    scores = {}
+    for cls in (HFLM, ScoredHeadLM):
+        model = make_tiny_model("llama")
+        rows = _head_rows(model)
+        lm = cls(pretrained=model, tokenizer=char_tokenizer(), batch_size=batch_size, device="cpu")
+        scores[cls] = (lm._loglikelihood_tokens(requests, disable_tqdm=True), sum(rows))
+    (plain, plain_rows), (ours, our_rows) = scores[HFLM], scores[ScoredHeadLM]
+    assert [flag for _, flag in ours] == [flag for _, flag in plain]
+    assert [s for s, _ in ours] == pytest.approx([s for s, _ in plain], abs=1e-4)
+    assert our_rows < plain_rows / 3
+
+
+def test_an_unknown_batch_gets_every_position():
+    from langneurons.evaluate.lm_eval_model import ScoredHeadLM
+    from tiny import make_tiny_model
+
+    lm = ScoredHeadLM(pretrained=make_tiny_model("llama"), tokenizer=char_tokenizer(), batch_size=2, device="cpu")
+    lm._scored_from, lm._lengths = {(1, 2, 3): 2}, [3]
+    assert lm._keep(torch.tensor([[1, 2, 3], [1, 2, 0]])) is None
+    assert lm._model_call(torch.tensor([[4, 5, 6]])).shape[1] == 3

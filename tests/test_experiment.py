@@ -60,6 +60,10 @@ def test_the_demo_pipeline_runs_end_to_end(finished):
     html = (out / "report.html").read_text()
     for section in ("Summary", "Neurons", "Training", "Weights", "Alignment"):
         assert section in html
+    assert not list((out / "analysis").glob("*.svg"))  # figures: [png]
+    # The report embeds the weights and alignment analyses' own PNGs and draws only what it reads elsewhere.
+    assert sorted(p.stem for p in (out / "figures").glob("*.png")) == [
+        "neurons-counts", "neurons-overlap", "neurons-per-neuron", "training"]
 
 
 def test_the_printed_table_has_a_row_per_method_and_every_metric_goes_to_compare_md(finished, capsys):
@@ -109,6 +113,9 @@ def test_bad_configs_are_refused_before_anything_runs(tmp_path):
         experiment(str(bad), out=str(tmp_path / "o"))
     bad.write_text("name: x\npool: [eng_Latn, mlt_Latn]\nlearning_rate: 3\n")
     with pytest.raises(LangNeuronsError, match="unknown setting"):
+        ExperimentConfig.from_yaml(bad)
+    bad.write_text("name: x\npool: [eng_Latn, mlt_Latn]\nfigures: [gif]\n")
+    with pytest.raises(LangNeuronsError, match="figures must be some of png, svg, pdf"):
         ExperimentConfig.from_yaml(bad)
     bad.write_text("[1, 2")
     with pytest.raises(LangNeuronsError, match="not valid YAML"):

@@ -46,6 +46,29 @@ def test_every_figure_file_is_written_as_png_only(experiment):
     assert all(p.stat().st_size > 1000 for p in (experiment / "figures").iterdir())
 
 
+def test_the_analyses_own_figures_are_embedded_unless_rewritten_after_their_json(experiment, tmp_path):
+    import base64
+    import os
+
+    from langneurons.analysis import plot_alignment
+
+    root = Path(shutil.copytree(experiment, tmp_path / "e"))
+    shutil.rmtree(root / "figures")
+    path = root / "analysis" / "alignment.json"
+    analysis = json.loads(path.read_text())
+    plot_alignment(analysis["models"], root / "analysis" / "alignment", title="drawn by the analysis")
+    path.write_text(json.dumps({**analysis, "figures": ["alignment.png", "alignment.svg"]}))  # as analyze writes it
+    drawn = base64.b64encode((root / "analysis" / "alignment.png").read_bytes()).decode("ascii")
+    report(str(root))
+    assert drawn in (root / "report.html").read_text() and not (root / "figures" / "alignment.png").exists()
+    assert (root / "figures" / "weights-comparison.png").is_file()  # weights.json lists none: drawn here
+
+    later = path.stat().st_mtime + 5
+    os.utime(root / "analysis" / "alignment.png", (later, later))  # rewritten by a run that did not finish
+    report(str(root))
+    assert drawn not in (root / "report.html").read_text() and (root / "figures" / "alignment.png").is_file()
+
+
 def test_summary_marks_best_and_deltas_against_base(page):
     assert "<strong>38.00</strong>" in page  # best chrF (higher is better)
     assert "<strong>1.32</strong>" in page  # best bits per byte (lower is better)

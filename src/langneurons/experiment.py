@@ -26,6 +26,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from . import __version__
+from .analysis import figure_formats
 from .analysis.commands import analyze
 from .atomic import write_json, write_text
 from .corpus import load_corpus, normalize_language
@@ -159,7 +160,8 @@ class Experiment:
             "alignment": {"model": c.model, "runs": runs, "languages": self.targets(), "pivot": c.pivot,
                           "corpus": c.corpus},
         }[kind]
-        analyze(kind=kind, out=str(out), **args)
+        with figure_formats(c.figures):
+            analyze(kind=kind, out=str(out), **args)
         return [out / f"{kind}.json"]
 
     def _report(self) -> list[Path]:
@@ -196,8 +198,8 @@ class Experiment:
         trained = tuple(s.name for s in steps if s.name.startswith("train:"))
         for kind in c.analyses:
             reads = prepared if kind == "neurons" else prepared + trained
-            steps.append(Step(f"analysis:{kind}", {"kind": kind, "pivot": c.pivot}, lambda k=kind: self._analyze(k),
-                              1, reads))
+            settings = {"kind": kind, "pivot": c.pivot, "figures": c.figures}
+            steps.append(Step(f"analysis:{kind}", settings, lambda k=kind: self._analyze(k), 1, reads))
         steps.append(Step("report", {"analyses": c.analyses}, self._report, 0.5,
                           prepared + tuple(s.name for s in steps)))
         return steps

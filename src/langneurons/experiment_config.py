@@ -14,6 +14,7 @@ from .errors import LangNeuronsError
 
 METHODS = ("neurons", "random", "ffn", "full", "lora", "ia3")
 ANALYSES = ("neurons", "training", "weights", "alignment")
+FIGURE_FORMATS = ("png", "svg", "pdf")
 
 
 def _scalar(v: Any) -> bool:
@@ -38,10 +39,10 @@ _KIND_NAMES = {
     "pool": "a list of languages", "targets": "'auto' or a list of languages", "num_targets": "a whole number",
     "neurons": "a file name", "methods": "a list of methods", "analyses": "a list of analyses",
     "identify": "a mapping of settings", "train": "a mapping of settings", "evaluate": "a mapping of settings",
-    "screen": "a mapping of settings",
+    "screen": "a mapping of settings", "figures": "a list of formats",
 }  # fmt: skip
 _KINDS = {name: (lambda v: isinstance(v, str)) for name in ("name", "model", "dtype", "device", "corpus", "pivot")}
-_KINDS |= {name: _names for name in ("pool", "methods", "analyses")}
+_KINDS |= {name: _names for name in ("pool", "methods", "analyses", "figures")}
 _KINDS |= {name: _section for name in ("identify", "train", "evaluate", "screen")}
 _KINDS |= {
     "targets": lambda v: v == "auto" or _names(v),
@@ -73,6 +74,8 @@ class ExperimentConfig:
     screen: dict[str, Any] = field(default_factory=dict)
     """Settings of the base-model bits-per-byte screen that picks ``auto`` targets."""
     analyses: list[str] = field(default_factory=lambda: list(ANALYSES))
+    figures: list[str] = field(default_factory=lambda: ["png", "svg"])
+    """Formats of the analyses' figures; the report embeds their PNGs."""
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ExperimentConfig:
@@ -107,6 +110,8 @@ class ExperimentConfig:
         bad_analyses = sorted(set(self.analyses) - set(ANALYSES))
         if bad_analyses:
             raise LangNeuronsError(f"{where}: analyses must be some of {', '.join(ANALYSES)} (got {bad_analyses})")
+        if not self.figures or set(self.figures) - set(FIGURE_FORMATS):
+            raise LangNeuronsError(f"{where}: figures must be some of {', '.join(FIGURE_FORMATS)} (got {self.figures})")
         if self.neurons is None and len(self.pool) < 2:
             raise LangNeuronsError(f"{where}: pool needs at least 2 languages (or give neurons: FILE)")
         if self.targets == "auto":

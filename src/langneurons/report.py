@@ -10,7 +10,8 @@ no scripts); ``report`` gathers those pieces from an experiment directory laid o
                                (kind = weights, alignment, neurons, training)
       runs/<method>/log_history.json   training logs (preferred over analysis/training.json)
       neurons.safetensors      the neuron set (preferred over analysis/neurons.json)
-      figures/                 written by `report`: every figure as PNG (the analyses' SVGs are in analysis/)
+      figures/                 written by `report`: the figures as PNG that analysis/ does not hold as drawn
+                               from its JSON (the analyses' own PNGs are embedded as they are)
       report.html              written by `report` (default output)
 """
 
@@ -23,6 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 from .analysis import (
@@ -392,11 +394,27 @@ def _training_items(experiment: Path, figures: Path) -> list[Item]:
                       rows)]
 
 
+def _analysis_figures(path: Path, analysis: Mapping) -> dict[str, Path]:
+    """The PNGs an analysis drew with its JSON (listed there and not rewritten since), by stem."""
+    written = path.stat().st_mtime
+    pngs = (path.parent / name for name in analysis.get("figures", []) if name.endswith(".png"))
+    return {png.stem: png for png in pngs if png.is_file() and png.stat().st_mtime <= written}
+
+
+def _figure(drawn: Mapping[str, Path], figures: Path, stem: str, draw) -> Path:
+    """The analysis's own drawing of ``stem``, else ``draw(figures / stem)`` (drawing costs seconds each)."""
+    if stem in drawn:
+        return drawn[stem]
+    draw(figures / stem)
+    return figures / f"{stem}.png"
+
+
 def _weights_items(experiment: Path, figures: Path) -> list[Item]:
     path = experiment / "analysis" / "weights.json"
     if not path.is_file():
         return []
-    models = _read_json(path).get("models", {})
+    analysis = _read_json(path)
+    models, drawn = analysis.get("models", {}), _analysis_figures(path, analysis)
     ratios = list(dict.fromkeys(k for m in models.values() for k in m["asymmetry"]))
     projections = list(dict.fromkeys(p for m in models.values() for p in m["projections"]))
     table = TableItem("Asymmetry of the FFN update: ratios of total update norms, and relative change per projection",
@@ -404,17 +422,17 @@ def _weights_items(experiment: Path, figures: Path) -> list[Item]:
                       [[label, *(m["asymmetry"].get(r) for r in ratios),
                         *(m["totals"][p]["relative"] if p in m["totals"] else None for p in projections)]
                        for label, m in models.items()])
-    plot_weight_comparison(models, figures / "weights-comparison")
-    items: list[Item] = [table, FigureItem(figures / "weights-comparison.png",
+    comparison = _figure(drawn, figures, "weights-comparison", partial(plot_weight_comparison, models))
+    items: list[Item] = [table, FigureItem(comparison,
                                            "Relative change ‖ΔW‖/‖W‖ per layer: which projections each method moved.")]
     for label, result in models.items():
-        plot_weight_norms(result, figures / f"weights-{label}-norms", title=f"Weight change: {label}")
-        plot_weight_distributions(result, figures / f"weights-{label}-distributions",
-                                  title=f"Distribution of the change: {label}")
+        norms = _figure(drawn, figures, f"weights-{label}-norms",
+                        partial(plot_weight_norms, result, title=f"Weight change: {label}"))
+        distributions = _figure(drawn, figures, f"weights-{label}-distributions",
+                                partial(plot_weight_distributions, result, title=f"Distribution of the change: {label}"))
         items.append(DetailsItem(f"{label}: norms per layer, distribution of the change, change against weight", [
-            FigureItem(figures / f"weights-{label}-norms.png",
-                       f"{label}: L2 norm of the change per layer and projection, absolute and relative."),
-            FigureItem(figures / f"weights-{label}-distributions.png",
+            FigureItem(norms, f"{label}: L2 norm of the change per layer and projection, absolute and relative."),
+            FigureItem(distributions,
                        f"{label}: distribution of the changed entries (top) and the change against the original "
                        "weight (bottom).")]))
     return items
@@ -424,10 +442,11 @@ def _alignment_items(experiment: Path, figures: Path) -> list[Item]:
     path = experiment / "analysis" / "alignment.json"
     if not path.is_file():
         return []
-    models = _read_json(path).get("models", {})
+    analysis = _read_json(path)
+    models = analysis.get("models", {})
     if not models:
         return []
-    plot_alignment(models, figures / "alignment")
+    drawn = _figure(_analysis_figures(path, analysis), figures, "alignment", partial(plot_alignment, models))
     rows = []
     for label, result in models.items():
         retrieval = mean_over_languages(result, "retrieval_top1")
@@ -435,7 +454,7 @@ def _alignment_items(experiment: Path, figures: Path) -> list[Item]:
         best = int(retrieval.argmax())
         rows.append([label, 100 * float(retrieval[best]), best, float(gap.mean()), int(gap.argmax())])
     pivot = next(iter(models.values()))["pivot"]
-    return [FigureItem(figures / "alignment.png",
+    return [FigureItem(drawn,
                        f"Cosine similarity to {pivot} of parallel (solid) and non-parallel (dashed) texts, and top-1 "
                        "retrieval of the translation, per layer; higher and further apart = better aligned."),
             TableItem("Alignment summary (mean over languages)",

@@ -83,24 +83,24 @@ def _tuned_paths(adapter: str | None, tuned: str | None, runs: list[str] | None)
     return paths
 
 
-def _weights(model, paths, out: Path) -> dict:
+def _weights(model, paths, out: Path) -> tuple[dict, list[Path]]:
     if not paths:
         raise LangNeuronsError("weights analysis needs --adapter, --tuned or --runs to compare with --model")
     base, _ = load_model(model)
-    results = {}
+    results, figures = {}, []
     for label, (path, is_adapter) in paths.items():
         results[label] = weight_changes(base, load_tuned(model, path, adapter=is_adapter))
-        plot_weight_norms(results[label], out / f"weights-{label}-norms", title=f"Weight change: {label}")
-        plot_weight_distributions(results[label], out / f"weights-{label}-distributions",
-                                  title=f"Distribution of the change: {label}")
+        figures += plot_weight_norms(results[label], out / f"weights-{label}-norms", title=f"Weight change: {label}")
+        figures += plot_weight_distributions(results[label], out / f"weights-{label}-distributions",
+                                             title=f"Distribution of the change: {label}")
         print(f"{label}: asymmetry " + ", ".join(f"{k} = {v:.3g}" for k, v in results[label]["asymmetry"].items()
                                                   if v is not None))
     if len(results) > 1:
-        plot_weight_comparison(results, out / "weights-comparison")
-    return {"models": results}
+        figures += plot_weight_comparison(results, out / "weights-comparison")
+    return {"models": results}, figures
 
 
-def _alignment(model, paths, languages, pivot, corpus, split, out: Path) -> dict:
+def _alignment(model, paths, languages, pivot, corpus, split, out: Path) -> tuple[dict, list[Path]]:
     from ..corpus import load_corpus, normalize_language
 
     if not languages:
@@ -114,11 +114,11 @@ def _alignment(model, paths, languages, pivot, corpus, split, out: Path) -> dict
     results = {"base": alignment(base, tokenizer, parallel, pivot=pivot)}
     for label, (path, is_adapter) in paths.items():
         results[label] = alignment(load_tuned(model, path, adapter=is_adapter), tokenizer, parallel, pivot=pivot)
-    plot_alignment(results, out / "alignment")
+    figures = plot_alignment(results, out / "alignment")
     for label, result in results.items():
         best = max(range(result["num_layers"]), key=lambda i: _mean(result, "retrieval_top1", i))
         print(f"{label}: best retrieval {100 * _mean(result, 'retrieval_top1', best):.1f} % at layer {best}")
-    return {"models": results}
+    return {"models": results}, figures
 
 
 def _mean(result: dict, metric: str, layer: int) -> float:
@@ -126,7 +126,7 @@ def _mean(result: dict, metric: str, layer: int) -> float:
     return sum(values) / len(values)
 
 
-def _neurons(neurons: str | None, languages, out: Path) -> dict:
+def _neurons(neurons: str | None, languages, out: Path) -> tuple[dict, list[Path]]:
     from ..neuron_sets import NeuronSet
 
     if not neurons:
@@ -134,22 +134,21 @@ def _neurons(neurons: str | None, languages, out: Path) -> dict:
     if not Path(neurons).is_file():
         raise LangNeuronsError(f"neuron-set file {neurons} does not exist; pass the file written by identification")
     summary = neuron_summary(NeuronSet.load(neurons), order=languages)
-    plot_neuron_counts(summary, out / "neurons-counts")
-    plot_overlap(summary, out / "neurons-overlap")
-    plot_languages_per_neuron(summary, out / "neurons-per-neuron")
+    figures = [*plot_neuron_counts(summary, out / "neurons-counts"), *plot_overlap(summary, out / "neurons-overlap"),
+               *plot_languages_per_neuron(summary, out / "neurons-per-neuron")]
     print(", ".join(f"{lang}: {n}" for lang, n in summary["totals"].items()))
-    return summary
+    return summary, figures
 
 
-def _training(runs: list[str] | None, out: Path) -> dict:
+def _training(runs: list[str] | None, out: Path) -> tuple[dict, list[Path]]:
     if not runs:
         raise LangNeuronsError("training analysis needs --runs (training run directories)")
     curves = training_curves(runs)
-    plot_training(curves, out / "training")
+    figures = plot_training(curves, out / "training")
     for label, run in curves["runs"].items():
         best = run["best_eval"]
         print(f"{label}: best validation loss {best['loss']:.4f} at step {best['step']}" if best else f"{label}: no eval")
-    return curves
+    return curves, figures
 
 
 def analyze(
@@ -189,17 +188,18 @@ def analyze(
     if kind in ("weights", "alignment") and not model:
         raise LangNeuronsError(f"{kind} analysis needs --model (the base model)")
     if kind == "weights":
-        data = _weights(model, paths, out_dir)
+        data, figures = _weights(model, paths, out_dir)
     elif kind == "alignment":
-        data = _alignment(model, paths, languages, pivot, corpus, split, out_dir)
+        data, figures = _alignment(model, paths, languages, pivot, corpus, split, out_dir)
     elif kind == "neurons":
-        data = _neurons(neurons, languages, out_dir)
+        data, figures = _neurons(neurons, languages, out_dir)
     elif kind == "training":
-        data = _training(runs, out_dir)
+        data, figures = _training(runs, out_dir)
     else:
         raise LangNeuronsError(f"unknown analysis {kind!r}; use weights, alignment, neurons or training")
     settings = {"kind": kind, "model": model, "adapter": adapter, "tuned": tuned, "neurons": neurons, "runs": runs,
                 "languages": languages, "pivot": pivot, "corpus": corpus, "split": split}
-    result = {"format": FORMAT, **data, "kind": kind, "settings": settings, "versions": versions()}
+    result = {"format": FORMAT, **data, "kind": kind, "settings": settings, "versions": versions(),
+              "figures": [p.name for p in figures]}
     write_json(out_dir / f"{kind}.json", result)
     return result

@@ -70,11 +70,11 @@ class Harness:
 
     def __init__(self, model: nn.Module, tokenizer, *, batch_size: int = 4, max_length: int | None = None):
         require_lm_eval()
-        from lm_eval.models.huggingface import HFLM
+        from .lm_eval_model import ScoredHeadLM
 
         logging.getLogger("lm_eval").setLevel(logging.ERROR)
         model = unwrap(model)
-        self.lm = HFLM(
+        self.lm = ScoredHeadLM(
             pretrained=model,
             tokenizer=tokenizer,
             batch_size=batch_size,

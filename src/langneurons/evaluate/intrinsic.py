@@ -133,7 +133,8 @@ def _hf_model(model: nn.Module) -> nn.Module | None:
     return next((m for m in model.modules() if isinstance(m, PreTrainedModel)), None)
 
 
-def _takes_logits_to_keep(model: nn.Module) -> bool:
+def takes_logits_to_keep(model: nn.Module) -> bool:
+    """Whether the model's forward can run its LM head on chosen positions only (most transformers LMs)."""
     hf = _hf_model(model)
     return hf is not None and "logits_to_keep" in inspect.signature(hf.forward).parameters
 
@@ -182,7 +183,7 @@ def score_texts(
         raise LangNeuronsError("no text to score; check the language and split")
     stride = stride or max(1, window // 2)
     seqs, batches = plan_batches(tokenizer, texts, window=window, stride=stride, batch_size=batch_size)
-    nll, tokens, sparse_head = 0.0, 0, _takes_logits_to_keep(model)
+    nll, tokens, sparse_head = 0.0, 0, takes_logits_to_keep(model)
     for batch in tqdm(batches, desc=desc, disable=desc is None, leave=False):
         b_nll, b_tokens = _batch_nll(model, seqs, batch, pad_id(tokenizer), sparse_head)
         nll, tokens = nll + b_nll, tokens + b_tokens
