@@ -52,12 +52,14 @@ def test_planted_change_gives_exact_norms_per_projection():
     assert len(result["samples"]["down"]["change"]) == HIDDEN
 
 
-def test_quantiles_interpolate_like_torch_quantile():
+@pytest.mark.parametrize("changed", [1.0, 0.05, 0.004, 0.0])
+def test_quantiles_interpolate_like_torch_quantile_dense_or_sparse(changed):
     from langneurons.analysis.weights import QUANTILES, _abs_quantiles
 
-    delta = torch.randn(37, 53, generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    delta = torch.randn(37, 53, generator=gen) * (torch.rand(37, 53, generator=gen) < changed)
     expected = torch.quantile(delta.abs().double().reshape(-1), torch.tensor(QUANTILES, dtype=torch.float64))
-    assert list(_abs_quantiles(delta).values()) == pytest.approx(expected.tolist(), rel=1e-12)
+    assert list(_abs_quantiles(delta).values()) == pytest.approx(expected.tolist(), rel=1e-12, abs=1e-300)
 
 
 def test_fused_gate_up_is_split_into_gate_and_up_rows():
