@@ -75,7 +75,7 @@ def test_the_lm_head_runs_on_scored_positions_only_and_agrees_with_full_logits(t
     try:
         sparse = score_texts(tiny_llama, tok, TEXTS, window=16, stride=5, batch_size=8)
         assert sum(rows) == sparse.tokens  # one head row per scored token: no context or padding rows
-        monkeypatch.setattr(intrinsic, "_takes_logits_to_keep", lambda model: False)
+        monkeypatch.setattr(intrinsic, "takes_logits_to_keep", lambda model: False)
         rows.clear()
         full = score_texts(tiny_llama, tok, TEXTS, window=16, stride=5, batch_size=8)
         assert sum(rows) > full.tokens
