@@ -3,6 +3,7 @@
 
     python benchmarks/lm_eval_head.py                              # the embedded Gemma-3-270M (262k words)
     python benchmarks/lm_eval_head.py --model HUB_ID_OR_DIR --device cuda
+    python benchmarks/lm_eval_head.py --llama-8b --device cuda     # Llama-3.1-8B's shape, random bf16 weights
 
 Requests are shaped like a multiple-choice reading task (belebele): a passage and question of
 ``--context`` tokens, then ``--choices`` answers of ``--answer`` tokens each, random ids; both wrappers get
@@ -13,13 +14,20 @@ requests/s, the speed-up and the largest difference between the two log-likeliho
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import torch
+import transformers
 from lm_eval.models.huggingface import HFLM
 
-from langneurons.evaluate.lm_eval_model import ScoredHeadLM
-from langneurons.models import load_model
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eval_throughput import byte_tokenizer  # noqa: E402
+from gpu_scale import LLAMA_31_8B, build_model  # noqa: E402
+
+from langneurons.evaluate.lm_eval_model import ScoredHeadLM  # noqa: E402
+from langneurons.models import load_model  # noqa: E402
 
 
 def requests(vocab: int, *, docs: int, context: int, answer: int, choices: int) -> list:
@@ -34,6 +42,8 @@ def requests(vocab: int, *, docs: int, context: int, answer: int, choices: int) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="gemma-3-270m")
+    parser.add_argument("--llama-8b", action="store_true",
+                        help="Llama-3.1-8B's configuration with random bf16 weights instead of --model (no download)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--docs", type=int, default=8)
     parser.add_argument("--context", type=int, default=384)
@@ -43,7 +53,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    model, tokenizer = load_model(args.model, device=args.device)
+    if args.llama_8b:  # the ids are given, so any tokenizer with a pad token will do
+        args.model = "llama-3.1-8b-random"
+        config = transformers.LlamaConfig(**LLAMA_31_8B)
+        model, tokenizer = build_model(config, torch.device(args.device), torch.bfloat16, args.model), byte_tokenizer()
+    else:
+        model, tokenizer = load_model(args.model, device=args.device)
     reqs = requests(model.config.get_text_config().vocab_size, docs=args.docs, context=args.context,
                     answer=args.answer, choices=args.choices)
     wrappers = {cls.__name__: cls(pretrained=model, tokenizer=tokenizer, batch_size=args.batch_size, device=args.device)
