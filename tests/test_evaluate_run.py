@@ -124,7 +124,9 @@ def test_bad_input_is_a_one_line_error(setup, tmp_path):
         _evaluate(tmp_path / "r.json", suites=["deactivation"])
     with pytest.raises(LangNeuronsError, match="not a directory"):
         _evaluate(tmp_path / "r.json", adapter=str(tmp_path / "missing"))
-    assert setup == []
+    with pytest.raises(LangNeuronsError, match="--max-bytes must be 0 \\(no cap\\) or more, not -5"):
+        _evaluate(tmp_path / "r.json", max_bytes=-5)
+    assert setup == [] and not list(tmp_path.iterdir())
 
 
 def test_unknown_lm_eval_task_is_an_error(setup, tmp_path):

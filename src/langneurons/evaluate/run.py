@@ -205,7 +205,7 @@ class Job:
 def cap_bytes(texts: Sequence[str], max_bytes: int | None) -> list[str]:
     """The texts, in order, up to ``max_bytes`` UTF-8 bytes: the last one is cut at its last space within
     the budget (else at a character), so that one long document cannot blow the budget; 0 or None: no cap."""
-    if not max_bytes or max_bytes < 1:
+    if not max_bytes:
         return list(texts)
     out, left = [], max_bytes
     for t in texts:
@@ -454,6 +454,8 @@ def evaluate(
         raise LangNeuronsError("no languages given; pass --languages, e.g. mlt_Latn,eng_Latn")
     if batch_size < 1:
         raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
+    if max_bytes is not None and max_bytes < 0:
+        raise LangNeuronsError(f"--max-bytes must be 0 (no cap) or more, not {max_bytes}")
     src = FloresCorpus() if corpus == "flores" else load_corpus(corpus)
     languages = list(dict.fromkeys(normalize_language(lang) for lang in languages))
     for lang in languages:
