@@ -25,3 +25,18 @@ def test_a_fine_tuned_copy_with_the_same_tokenizer_shares_it(tmp_path):
     assert load_tokenizer(str(copy)) is load_tokenizer(str(path))
     (copy / "tokenizer_config.json").write_text((copy / "tokenizer_config.json").read_text() + " ")
     assert load_tokenizer(str(copy)) is not load_tokenizer(str(path))
+
+
+def test_unchanged_tokenizer_files_are_read_once(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    path = str(make_model_dir(tmp_path))
+    load_tokenizer(path)
+    reads = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self.name) or real(self))
+    load_tokenizer(path)
+    assert reads == []
+    (Path(path) / "tokenizer_config.json").write_text((Path(path) / "tokenizer_config.json").read_text() + " ")
+    load_tokenizer(path)
+    assert "tokenizer_config.json" in reads

@@ -47,17 +47,25 @@ _NOT_TOKENIZER = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".h5", ".msgpa
 _MODEL_CONFIGS = ("config.json", "generation_config.json")
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
 def _tokenizer_files(path: str) -> str:
     """A digest of a local model directory's tokenizer files (all but weights and model configs), so that a
-    fine-tuned copy saved with the same tokenizer shares the parsed one; a hub id has nothing to digest."""
+    fine-tuned copy saved with the same tokenizer shares the parsed one; a hub id has nothing to digest.
+    Files are read once per name, size and mtime (Gemma's are 33 MB)."""
     folder = Path(path)
     if not folder.is_dir():
         return ""
-    digest = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.is_file() and not f.name.endswith(_NOT_TOKENIZER) and f.name not in _MODEL_CONFIGS:
+    files = sorted(f for f in folder.iterdir()
+                   if f.is_file() and not f.name.endswith(_NOT_TOKENIZER) and f.name not in _MODEL_CONFIGS)
+    stamp = (str(folder.resolve()), *((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    if stamp not in _DIGESTS:
+        digest = hashlib.sha256()
+        for f in files:
             digest.update(f.name.encode() + b"\0" + f.read_bytes())
-    return digest.hexdigest()
+        _DIGESTS[stamp] = digest.hexdigest()
+    return _DIGESTS[stamp]
 
 
 def load_tokenizer(name_or_path: str, *, revision: str | None = None, trust_remote_code: bool = False):
