@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from langneurons.demo import demo
+from langneurons.experiment.demo import demo
 
 
 def matmul_gflops(seconds: float = 2.0) -> float:

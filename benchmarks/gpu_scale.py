@@ -49,8 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tuner_step  # noqa: E402  (the methods, the clone-based update and the random neuron choice)
 
 from langneurons import __version__  # noqa: E402
-from langneurons.atomic import write_json  # noqa: E402
-from langneurons.record import count_activations, trunk  # noqa: E402
+from langneurons.core.atomic import write_json  # noqa: E402
+from langneurons.identify.record import count_activations, trunk  # noqa: E402
 
 GIB = 2**30
 LLAMA_31_8B = dict(  # meta-llama/Llama-3.1-8B config.json

@@ -15,8 +15,8 @@ import time
 
 import torch
 
+from langneurons.identify.record import count_activations, trunk
 from langneurons.models import load_model
-from langneurons.record import count_activations, trunk
 
 
 def _timed(fn) -> float:
@@ -76,7 +76,7 @@ def main() -> None:
         print(f"| {name} | {v:.0f} | {tps['record'] / v:.2f} |")
     print(json.dumps(result, indent=2))
     if args.out:
-        from langneurons.atomic import write_json
+        from langneurons.core.atomic import write_json
 
         write_json(args.out, result)
 

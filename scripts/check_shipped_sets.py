@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from langneurons.atomic import write_json, write_text
+from langneurons.core.atomic import write_json, write_text
 from langneurons.corpus import load_corpus
 from langneurons.evaluate import deactivation_matrix
 from langneurons.models import load_model
-from langneurons.shipped import load_shipped, shipped_manifest
+from langneurons.neuronsets.shipped import load_shipped, shipped_manifest
 
 SAMPLE = ["eng_Latn", "deu_Latn", "fra_Latn", "spa_Latn", "pol_Latn", "fin_Latn", "tur_Latn", "vie_Latn",
           "ind_Latn", "swh_Latn", "mlt_Latn", "cym_Latn", "isl_Latn", "rus_Cyrl", "ell_Grek", "kat_Geor",
@@ -53,7 +53,7 @@ def main() -> None:
     entry = shipped_manifest()["sets"][args.model]
     text = f"""# Shipped neuron sets
 
-`langneurons neurons list` shows what ships; `langneurons.shipped.load_shipped(model, languages)` loads a set.
+`langneurons neurons list` shows what ships; `langneurons.neuronsets.shipped.load_shipped(model, languages)` loads a set.
 Each was identified over every complete UDHR translation ({len(entry['languages'])} languages, train split,
 up to 1,024 tokens each) with LAPE at top_rate {entry['params']['top_rate']}; regenerate with
 `{entry['command']}`. The pool matters: a set computed over {len(entry['languages'])} languages differs

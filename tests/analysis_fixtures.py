@@ -19,7 +19,7 @@ PLANTED = {
 
 
 def planted_neuron_set(ffn_size: int = 16):
-    from langneurons.neuron_sets import NeuronSet
+    from langneurons.neuronsets.format import NeuronSet
 
     indices = {lang: [torch.tensor(idx, dtype=torch.long) for idx in layers] for lang, layers in PLANTED.items()}
     return NeuronSet(languages=list(PLANTED), indices=indices, num_layers=2, ffn_size=ffn_size)
@@ -55,11 +55,11 @@ def results_file(name: str, method: str, metrics: dict, deactivation: dict | Non
 
 
 def write_experiment(root: Path) -> Path:
-    """A complete planted experiment directory in the layout `langneurons.report.report` reads."""
+    """A complete planted experiment directory in the layout `langneurons.report.render.report` reads."""
     import copy
 
     from langneurons.analysis import alignment, training_curves, weight_changes
-    from langneurons.atomic import write_json
+    from langneurons.core.atomic import write_json
     from langneurons.models import ffn_layers
 
     runs = {"base": None, "neurons": (2.1, 0.02), "full": (1.8, 0.05), "lora": (2.0, 0.03)}

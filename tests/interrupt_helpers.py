@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PAUSING = r"""
 import contextlib, fnmatch, os, sys, time
 from pathlib import Path
-import langneurons.atomic as atomic
+import langneurons.core.atomic as atomic
 
 pattern, nth = os.environ["LN_PAUSE_NAME"], int(os.environ["LN_PAUSE_NTH"])
 marker = Path(os.environ["LN_PAUSE_MARKER"])

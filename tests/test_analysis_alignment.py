@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from langneurons.analysis import alignment, alignment_scores, embed_texts, plot_alignment
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from tiny import make_tiny_model
 
 BOS = 1

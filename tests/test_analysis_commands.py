@@ -6,7 +6,7 @@ import torch
 
 from analysis_fixtures import planted_neuron_set, save_tiny, write_run
 from langneurons.analysis import analyze
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.models import ffn_layers
 from tiny import make_tiny_model
 
@@ -122,8 +122,8 @@ def test_missing_tuned_model(models, tmp_path):
 def test_commands_fit_the_cli_generator():
     import argparse
 
-    from langneurons.cli_gen import add_command
-    from langneurons.report import report
+    from langneurons.core.cli_gen import add_command
+    from langneurons.report.render import report
 
     sub = argparse.ArgumentParser().add_subparsers(dest="command")
     add_command(sub, "analyze", analyze)

@@ -9,7 +9,7 @@ from langneurons.analysis import (
     plot_neuron_counts,
     plot_overlap,
 )
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 
 
 def test_counts_overlap_and_languages_per_neuron():

@@ -4,7 +4,7 @@ import pytest
 
 from analysis_fixtures import log_history, write_run
 from langneurons.analysis import load_log_history, plot_training, training_curves
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 
 
 def test_curves_from_run_directories(tmp_path):

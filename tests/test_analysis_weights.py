@@ -10,7 +10,7 @@ from langneurons.analysis import (
     projection_weights,
     weight_changes,
 )
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.models import ffn_layers
 from tiny import make_tiny_model
 

@@ -14,13 +14,13 @@ import torch
 import yaml
 
 from langneurons.cli import main
+from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import normalize_language
 from langneurons.corpus.files import LocalCorpus
-from langneurons.errors import LangNeuronsError
 from langneurons.evaluate.run import adapter_config, evaluate
-from langneurons.experiment_config import ExperimentConfig
+from langneurons.experiment.config import ExperimentConfig
+from langneurons.identify.record import record
 from langneurons.models import load_model
-from langneurons.record import record
 from langneurons.train import train
 from train_helpers import make_corpus, make_model_dir, make_neuron_set
 

@@ -4,7 +4,7 @@ from typing import Literal
 import pytest
 
 from langneurons.cli import main
-from langneurons.cli_gen import add_command, call
+from langneurons.core.cli_gen import add_command, call
 
 
 def sample(src: str, *, languages: list[str], out: str, top_rate: float = 0.01, mode: Literal["a", "b"] = "a",

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import LocalCorpus, ParallelCorpus, hash_split, load_corpus
 from langneurons.corpus.files import read_txt
 from langneurons.corpus.languages import clear_alias_cache
-from langneurons.errors import LangNeuronsError
 
 
 @pytest.fixture(autouse=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datasets
 import pytest
 
+from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import HubCorpus, ParallelCorpus, load_corpus
 from langneurons.corpus.languages import clear_alias_cache
-from langneurons.errors import LangNeuronsError
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import languages
 from langneurons.corpus.languages import (
     clear_alias_cache,
@@ -12,7 +13,6 @@ from langneurons.corpus.languages import (
     normalize_language,
     resolve_language,
 )
-from langneurons.errors import LangNeuronsError
 
 
 @pytest.fixture(autouse=True)

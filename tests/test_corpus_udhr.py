@@ -7,10 +7,10 @@ import json
 import pytest
 
 from corpus_helpers import article_text, build_udhr_tarball
+from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import ParallelCorpus, udhr
 from langneurons.corpus.languages import clear_alias_cache, normalize_language
 from langneurons.corpus.udhr import UDHR_SPLITS, UDHRCorpus, fetch_udhr, parse_declaration, parse_index
-from langneurons.errors import LangNeuronsError
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from corpus_helpers import word_tokenizer
+from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import token_windows
-from langneurons.errors import LangNeuronsError
 
 WORDS = ["a", "b", "c", "d", "e"]
 A, B, C, D, E = 4, 5, 6, 7, 8

@@ -3,7 +3,7 @@
 import pytest
 
 from langneurons.cli import main
-from langneurons.neuron_sets import NeuronSet
+from langneurons.neuronsets.format import NeuronSet
 
 pytestmark = pytest.mark.embedded
 LANGUAGES = ["mlt_Latn", "cym_Latn", "eng_Latn", "deu_Latn", "kat_Geor"]

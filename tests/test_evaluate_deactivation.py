@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from evaluate_helpers import char_tokenizer, language_neuron_model, language_neurons, language_texts
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate.deactivation import deactivation_matrix, zeroed_neurons
 from langneurons.evaluate.intrinsic import score_texts
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evaluate_helpers import char_tokenizer
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate.intrinsic import TextScore, Window, score_texts, window_plan
 
 TEXTS = ["Hello world, this is a test.", "Short one.", "A somewhat longer text with more words in it; ok!"]

@@ -1,8 +1,8 @@
 import pytest
 
+from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import normalize_language
 from langneurons.corpus.pydocs import PYDOCS_LABEL, python_docstrings
-from langneurons.errors import LangNeuronsError
 
 
 def test_stdlib_docstrings_are_split_disjointly_and_deterministically():

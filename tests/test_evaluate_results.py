@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate import compare
 from langneurons.evaluate.results import (
     FORMAT,
@@ -114,7 +114,7 @@ def test_foreign_files_are_refused(tmp_path):
 def test_commands_fit_the_cli_generator():
     import argparse
 
-    from langneurons.cli_gen import add_command
+    from langneurons.core.cli_gen import add_command
     from langneurons.evaluate import evaluate
 
     parser = argparse.ArgumentParser()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from evaluate_helpers import char_tokenizer, language_texts
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate import run as run_module
 from langneurons.evaluate.run import adapter_config, evaluate, expand_suites, load_adapted, run_info
 
@@ -196,7 +196,7 @@ def test_peft_adapter_loads_in_memory_and_a_mismatch_is_refused(tmp_path, tiny_l
 
 def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
     from evaluate_helpers import language_neuron_model, language_neurons
-    from langneurons.neuron_sets import NeuronSet
+    from langneurons.neuronsets.format import NeuronSet
 
     tok = char_tokenizer()
     model = language_neuron_model(tok)

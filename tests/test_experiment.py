@@ -5,18 +5,18 @@ import json
 import pytest
 import yaml
 
-from langneurons import experiment as experiment_module
-from langneurons.errors import LangNeuronsError
-from langneurons.experiment import experiment
-from langneurons.experiment_config import ExperimentConfig
-from langneurons.manifest import Manifest
+from langneurons.core.errors import LangNeuronsError
+from langneurons.experiment.config import ExperimentConfig
+from langneurons.experiment.demo import DEMO_CONFIG
+from langneurons.experiment.manifest import Manifest
+from langneurons.experiment.runner import experiment
 from train_helpers import make_corpus, make_model_dir
 
 LANGUAGES = ("eng_Latn", "mlt_Latn", "cym_Latn", "deu_Latn")
 
 
 def tiny_config(root, **overrides):
-    demo = yaml.safe_load(open(experiment_module.__file__.replace("experiment.py", "configs/demo.yaml")))
+    demo = yaml.safe_load(DEMO_CONFIG.read_text())
     config = {
         **demo,
         "name": "tiny",
@@ -132,8 +132,8 @@ def test_a_misspelt_step_setting_is_refused_before_anything_runs(tmp_path):
 
 
 def test_the_shipped_configs_are_valid():
-    from langneurons.demo import DEMO_CONFIG
-    from langneurons.experiment import Experiment
+    from langneurons.experiment.demo import DEMO_CONFIG
+    from langneurons.experiment.runner import Experiment
 
     for name in ("demo.yaml", "paper-llama-3.1-8b.yaml"):
         Experiment(ExperimentConfig.from_yaml(DEMO_CONFIG.parent / name), "unused")

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
+from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus.files import LocalCorpus
-from langneurons.errors import LangNeuronsError
 from langneurons.evaluate.results import Results, load_results
 from langneurons.evaluate.run import compare
-from langneurons.experiment_config import ExperimentConfig
-from langneurons.neuron_sets import NeuronSet
-from langneurons.stats import LanguageStats
+from langneurons.experiment.config import ExperimentConfig
+from langneurons.identify.stats import LanguageStats
+from langneurons.neuronsets.format import NeuronSet
 from langneurons.tuners import NeuronModel, NeuronTuningConfig, get_neuron_model
 from langneurons.tuners.neurons import ADAPTER_NAME, CONFIG_NAME
 from tiny import make_tiny_model

@@ -14,10 +14,10 @@ from safetensors.torch import load_file
 
 from interrupt_helpers import start_paused, temp_files
 from langneurons.cli import main
-from langneurons.lape import identify_files
-from langneurons.neuron_sets import NeuronSet
-from langneurons.record import record
-from langneurons.stats import LanguageStats
+from langneurons.identify.lape import identify_files
+from langneurons.identify.record import record
+from langneurons.identify.stats import LanguageStats
+from langneurons.neuronsets.format import NeuronSet
 from train_helpers import make_corpus, make_model_dir
 
 LANGUAGES = ["eng_Latn", "mlt_Latn", "cym_Latn"]

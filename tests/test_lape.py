@@ -7,10 +7,10 @@ import math
 import pytest
 import torch
 
-from langneurons.errors import LangNeuronsError
-from langneurons.lape import identify, lape_scores
-from langneurons.neuron_sets import NeuronSet
-from langneurons.stats import LanguageStats
+from langneurons.core.errors import LangNeuronsError
+from langneurons.identify.lape import identify, lape_scores
+from langneurons.identify.stats import LanguageStats
+from langneurons.neuronsets.format import NeuronSet
 
 META = {"model_id": "tiny", "model_fingerprint": "f00", "architecture": "llama", "hidden_size": "32",
         "corpus": "udhr", "split": "train", "window": "128", "langneurons_version": "0.1.0"}  # fmt: skip

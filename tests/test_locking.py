@@ -13,13 +13,13 @@ import yaml
 
 from interrupt_helpers import child_env
 from langneurons.cli import main
-from langneurons.errors import LangNeuronsError
-from langneurons.locking import hold_lock, lock_path
+from langneurons.core.errors import LangNeuronsError
+from langneurons.core.locking import hold_lock, lock_path
 from train_helpers import make_corpus
 
 HOLD = """
 import contextlib, sys, time
-from langneurons.locking import hold_lock
+from langneurons.core.locking import hold_lock
 with contextlib.ExitStack() as stack:
     for target in sys.argv[1:]:
         stack.enter_context(hold_lock(target))
@@ -127,7 +127,7 @@ def test_temporary_files_of_dead_processes_are_removed(tmp_path):
 
 
 def test_scratch_folders_go_on_exit_and_after_a_kill(tmp_path):
-    from langneurons.atomic import scratch_dir
+    from langneurons.core.atomic import scratch_dir
 
     target = tmp_path / "results" / "run.json"
     with scratch_dir(target) as scratch:

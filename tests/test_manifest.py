@@ -1,7 +1,7 @@
 import pytest
 
-from langneurons.errors import LangNeuronsError
-from langneurons.manifest import Manifest
+from langneurons.core.errors import LangNeuronsError
+from langneurons.experiment.manifest import Manifest
 
 
 def test_a_step_runs_once_per_settings_and_survives_a_restart(tmp_path):

@@ -6,16 +6,16 @@ import pytest
 import torch
 import transformers
 
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.models.registry import FFNShape
-from langneurons.neuron_commands import (
+from langneurons.neuronsets.commands import (
     model_shape,
     neurons_compare,
     neurons_export,
     neurons_import,
     neurons_show,
 )
-from langneurons.neuron_sets import NeuronSet
+from langneurons.neuronsets.format import NeuronSet
 from tiny import TINY_CONFIGS
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.models.registry import FFNShape
-from langneurons.neuron_sets import NeuronSet, jaccard_index, split_by_layer, to_global
+from langneurons.neuronsets.format import NeuronSet, jaccard_index, split_by_layer, to_global
 
 REFERENCE = {
     "LLaMA-2-7B.neuron.pth": (

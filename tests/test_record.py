@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from langneurons.identify.record import count_activations
 from langneurons.models import ffn_layers
-from langneurons.record import count_activations
 from tiny import make_tiny_model
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from langneurons.record import record
-from langneurons.stats import LanguageStats
+from langneurons.identify.record import record
+from langneurons.identify.stats import LanguageStats
 from launch import DDP_CONFIG, free_port
 from single_thread import one_thread  # noqa: F401  (a fixture)
 from train_helpers import make_corpus, make_model_dir

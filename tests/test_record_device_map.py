@@ -11,10 +11,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
+from langneurons.identify.record import count_activations, execution_device, record
+from langneurons.identify.stats import LanguageStats
 from langneurons.models import ffn_layers, load_model
-from langneurons.record import count_activations, execution_device, record
-from langneurons.stats import LanguageStats
 from single_thread import one_thread  # noqa: F401  (a fixture)
 from train_helpers import make_corpus, make_model_dir
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from langneurons.record import count_activations
+from langneurons.identify.record import count_activations
 from launch import free_port
 from tiny import make_tiny_model
 

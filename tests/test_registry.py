@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.models import FFN_REGISTRY, ffn_layers, ffn_shape, ffn_spec
 from tiny import TINY_CONFIGS, make_tiny_model
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from analysis_fixtures import results_file, write_experiment
-from langneurons.errors import LangNeuronsError
-from langneurons.report import SECTIONS, FigureItem, NoteItem, render_report, report
+from langneurons.core.errors import LangNeuronsError
+from langneurons.report.render import SECTIONS, FigureItem, NoteItem, render_report, report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,7 +110,7 @@ def test_bad_experiments_give_clear_errors(tmp_path):
 
 
 def test_results_only_experiment(tmp_path):
-    from langneurons.atomic import write_json
+    from langneurons.core.atomic import write_json
 
     write_json(tmp_path / "results" / "base.json", results_file("base", "base", {"eng_Latn": {"acc": 0.5}}))
     html = report(str(tmp_path), out=str(tmp_path / "r.html")).read_text(encoding="utf-8")
@@ -136,7 +136,7 @@ def test_report_renders_in_headless_chromium(experiment, tmp_path):
 def test_saved_analyses_stand_in_for_missing_raw_inputs(tmp_path):
     from analysis_fixtures import log_history, planted_neuron_set
     from langneurons.analysis import neuron_summary, training_curves
-    from langneurons.atomic import write_json
+    from langneurons.core.atomic import write_json
 
     write_json(tmp_path / "analysis" / "neurons.json", neuron_summary(planted_neuron_set()))
     write_json(tmp_path / "analysis" / "training.json", training_curves({"neurons": log_history(2.0)}))

@@ -20,9 +20,9 @@ import pytest
 import torch
 
 from interrupt_helpers import child_env
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.models import load_model
-from langneurons.neuron_sets import NeuronSet
+from langneurons.neuronsets.format import NeuronSet
 from train_helpers import make_corpus, make_model_dir, make_neuron_set, tree_hashes
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "langneurons"

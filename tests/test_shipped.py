@@ -3,9 +3,9 @@
 import pytest
 
 from langneurons.cli import main
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.models import model_shape
-from langneurons.shipped import load_shipped, shipped_manifest
+from langneurons.neuronsets.shipped import load_shipped, shipped_manifest
 
 SETS = shipped_manifest()["sets"]
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from langneurons.errors import LangNeuronsError
-from langneurons.stats import LanguageStats, check_same_model, load_stats_dir
+from langneurons.core.errors import LangNeuronsError
+from langneurons.identify.stats import LanguageStats, check_same_model, load_stats_dir
 
 META = {
     "model_id": "tiny-llama",
@@ -92,7 +92,7 @@ def test_corrupt_or_truncated_file(tmp_path, damage, match):
 
 
 def _write(path, tensors, **meta):
-    save_file(tensors, str(path), metadata={"format": "langneurons.stats", "format_version": "1", **meta})
+    save_file(tensors, str(path), metadata={"format": "langneurons.identify.stats", "format_version": "1", **meta})
 
 
 def test_foreign_missing_wrong_dtype_shape_and_counts(tmp_path):

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.models import FFNShape
 from langneurons.train import rundir
 from langneurons.train.data import IGNORE_INDEX, WindowDataset, causal_lm_loss, collate_windows

@@ -13,7 +13,7 @@ from transformers import TrainerCallback
 
 import langneurons.train.api as api
 from langneurons.cli import main
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.train import train
 from train_helpers import make_corpus, make_model_dir, tree_hashes
 

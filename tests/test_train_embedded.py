@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from langneurons.models import ffn_layers, load_model
-from langneurons.neuron_sets import NeuronSet
+from langneurons.neuronsets.format import NeuronSet
 from langneurons.train import load_trained, train
 
 pytestmark = pytest.mark.embedded

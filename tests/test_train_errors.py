@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from langneurons.cli_gen import add_command
-from langneurons.errors import LangNeuronsError
+from langneurons.core.cli_gen import add_command
+from langneurons.core.errors import LangNeuronsError
 from langneurons.train import load_trained, merge, train
 from train_helpers import LANGUAGE, make_corpus, make_model_dir, make_neuron_set, tree_hashes
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.models import ffn_layers, model_fingerprint
 from langneurons.tuners import NeuronTuningConfig, get_neuron_model
 from langneurons.tuners.neurons import CONFIG_NAME

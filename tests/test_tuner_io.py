@@ -9,7 +9,7 @@ import torch
 import transformers
 from safetensors import safe_open
 
-from langneurons.errors import LangNeuronsError
+from langneurons.core.errors import LangNeuronsError
 from langneurons.models import ffn_layers, model_fingerprint
 from langneurons.tuners import NeuronModel, NeuronTuningConfig, get_neuron_model
 from langneurons.tuners.neurons import ADAPTER_NAME, CONFIG_NAME
@@ -113,7 +113,7 @@ def test_corrupt_adapter_is_refused(tmp_path):
         NeuronModel.from_pretrained(make_model("llama"), tmp_path)
     # Even a file whose checksum was updated by hand must still parse and match the config.
     config = json.loads((tmp_path / CONFIG_NAME).read_text())
-    from langneurons.atomic import file_sha256 as _sha256
+    from langneurons.core.atomic import file_sha256 as _sha256
 
     config["adapter_sha256"] = _sha256(path)
     (tmp_path / CONFIG_NAME).write_text(json.dumps(config))

@@ -76,7 +76,7 @@ def make_neuron_set(
     languages: dict[str, list[list[int]]] | None = None,
 ) -> Path:
     """A neuron-set file (default: 5 and 3 neurons in the two layers for ``LANGUAGE``)."""
-    from langneurons.neuron_sets import NeuronSet
+    from langneurons.neuronsets.format import NeuronSet
 
     languages = languages or {LANGUAGE: [[1, 7, 20, 33, 60], [0, 5, 63]]}
     indices = {

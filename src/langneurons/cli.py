@@ -11,32 +11,32 @@ import re
 import sys
 
 from . import __version__
-from .cli_gen import add_command, call
-from .errors import LangNeuronsError
+from .core.cli_gen import add_command, call
+from .core.errors import LangNeuronsError
 
 # command -> "module:function"; modules are imported only when their command runs.
 COMMANDS: dict[str, str] = {
     "fetch": "langneurons.fetch:fetch",
-    "record": "langneurons.record:record",
-    "identify": "langneurons.lape:identify_files",
+    "record": "langneurons.identify.record:record",
+    "identify": "langneurons.identify.lape:identify_files",
     "train": "langneurons.train:train",
     "merge": "langneurons.train:merge",
     "evaluate": "langneurons.evaluate:evaluate",
     "compare": "langneurons.evaluate:compare",
     "analyze": "langneurons.analysis.commands:analyze",
-    "report": "langneurons.report:report",
-    "experiment": "langneurons.experiment:experiment",
-    "demo": "langneurons.demo:demo",
+    "report": "langneurons.report.render:report",
+    "experiment": "langneurons.experiment.runner:experiment",
+    "demo": "langneurons.experiment.demo:demo",
 }
 GROUPS: dict[str, dict[str, str]] = {
     "corpus": {"languages": "langneurons.corpus:list_languages"},
     "neurons": {
-        "show": "langneurons.neuron_commands:neurons_show",
-        "compare": "langneurons.neuron_commands:neurons_compare",
-        "import": "langneurons.neuron_commands:neurons_import",
-        "export": "langneurons.neuron_commands:neurons_export",
-        "list": "langneurons.shipped:neurons_list",
-        "build": "langneurons.build_sets:neurons_build",
+        "show": "langneurons.neuronsets.commands:neurons_show",
+        "compare": "langneurons.neuronsets.commands:neurons_compare",
+        "import": "langneurons.neuronsets.commands:neurons_import",
+        "export": "langneurons.neuronsets.commands:neurons_export",
+        "list": "langneurons.neuronsets.shipped:neurons_list",
+        "build": "langneurons.identify.build:neurons_build",
     },
 }
 

@@ -4,8 +4,8 @@ import sys
 
 import torch
 
-from langneurons.distributed import DataParallel
-from langneurons.record import count_activations
+from langneurons.core.distributed import DataParallel
+from langneurons.identify.record import count_activations
 from tiny import make_tiny_model
 
 out = sys.argv[1]

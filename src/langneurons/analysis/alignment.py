@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 from ..models import model_id
 from .plots import method_colors, new_figure, outside_legend, save_figure, sparse_ticks, style
 

@@ -10,8 +10,8 @@ from typing import Literal
 
 import torch
 
-from ..atomic import write_json
-from ..errors import LangNeuronsError
+from ..core.atomic import write_json
+from ..core.errors import LangNeuronsError
 from ..models import load_model, model_id
 from .alignment import alignment, plot_alignment
 from .neurons import neuron_summary, plot_languages_per_neuron, plot_neuron_counts, plot_overlap
@@ -127,7 +127,7 @@ def _mean(result: dict, metric: str, layer: int) -> float:
 
 
 def _neurons(neurons: str | None, languages, out: Path) -> tuple[dict, list[Path]]:
-    from ..neuron_sets import NeuronSet
+    from ..neuronsets.format import NeuronSet
 
     if not neurons:
         raise LangNeuronsError("neurons analysis needs --neurons (a neuron-set file)")

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import LangNeuronsError
-from ..neuron_sets import NeuronSet, jaccard_index, to_global
+from ..core.errors import LangNeuronsError
+from ..neuronsets.format import NeuronSet, jaccard_index, to_global
 from .plots import heatmap, new_figure, save_figure, sparse_ticks, style
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ..atomic import atomic_path
+from ..core.atomic import atomic_path
 
 FORMATS = ("png", "svg")
 _formats: ContextVar[tuple[str, ...]] = ContextVar("figure_formats", default=FORMATS)

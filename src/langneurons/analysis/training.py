@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 from .plots import method_colors, new_figure, outside_legend, save_figure, style
 
 LOG_FILE = "log_history.json"

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 from ..models import FFNLayer, ffn_layers, model_id
 from .plots import (
     PROJECTION_COLORS,

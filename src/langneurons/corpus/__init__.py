@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 from .base import DEFAULT_FRACTIONS, SPLITS, Corpus, ParallelCorpus, Split, hash_split
 from .files import LocalCorpus
 from .hub import HubCorpus

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Literal, Protocol, runtime_checkable
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 
 Split = Literal["train", "valid", "test"]
 SPLITS: tuple[str, ...] = ("train", "valid", "test")

@@ -24,7 +24,7 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 from .base import DEFAULT_FRACTIONS, Split, check_fractions, check_split, hash_split, require_text
 from .languages import normalize_language, resolve_language
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 from .base import DEFAULT_FRACTIONS, Split, check_fractions, check_split, hash_split, require_text
 from .languages import normalize_language, resolve_language
 

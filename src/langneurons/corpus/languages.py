@@ -24,7 +24,8 @@ import json
 import re
 from collections.abc import Iterable
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
+from ..core.paths import udhr_index_path
 
 # ISO 639-1 (or -), ISO 639-3 individual language, default script, English name.
 _TABLE = """
@@ -266,8 +267,6 @@ def closest_languages(label: str, available: Iterable[str], n: int = 5) -> list[
 
 @functools.cache
 def _udhr_index() -> dict:
-    from .udhr import udhr_index_path  # lazy: udhr.py itself normalises with this module
-
     path = udhr_index_path()
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 

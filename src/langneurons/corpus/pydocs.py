@@ -14,7 +14,7 @@ import importlib.util
 import inspect
 from collections.abc import Iterator, Sequence
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 
 PYDOCS_LABEL = "python"
 """The text-set label under which results report these docstrings."""

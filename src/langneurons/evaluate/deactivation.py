@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 from ..models import ffn_layers
 from .intrinsic import score_texts
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 

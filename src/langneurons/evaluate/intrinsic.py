@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 
 
 @dataclass(frozen=True)

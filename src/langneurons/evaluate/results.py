@@ -23,8 +23,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json
-from ..errors import LangNeuronsError
+from ..core.atomic import write_json
+from ..core.errors import LangNeuronsError
 
 FORMAT = "langneurons.results/1"
 

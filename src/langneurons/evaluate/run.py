@@ -16,9 +16,9 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..atomic import scratch_dir, write_text
-from ..errors import LangNeuronsError
-from ..locking import hold_lock
+from ..core.atomic import scratch_dir, write_text
+from ..core.errors import LangNeuronsError
+from ..core.locking import hold_lock
 from ..models import resolve_model
 from .deactivation import deactivation_matrix
 from .harness import Harness, builtin_tasks, hub_offline, require_lm_eval, unwrap
@@ -509,7 +509,7 @@ def _neuron_set(neurons: str | None, suites: list[str]):
         return None
     if neurons is None:
         raise LangNeuronsError("the deactivation suite needs --neurons FILE (a neuron set for this model)")
-    from ..neuron_sets import NeuronSet
+    from ..neuronsets.format import NeuronSet
 
     return NeuronSet.load(neurons)
 

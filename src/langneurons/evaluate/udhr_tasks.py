@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text
+from ..core.atomic import write_text
 from ..corpus import language_name
 
 

@@ -15,12 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LangNeuronsError
-
-
-def cache_dir() -> Path:
-    """Root of everything langneurons caches (``$LANGNEURONS_CACHE``, default ``~/.cache/langneurons``)."""
-    return Path(os.environ.get("LANGNEURONS_CACHE", Path.home() / ".cache" / "langneurons"))
+from ..core.errors import LangNeuronsError
+from ..core.paths import cache_dir
 
 
 def _gemma_gguf(workdir: Path) -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 from .embedded import EMBEDDED_MODELS, embedded_model_dir
 from .registry import FFNShape, ffn_shape, ffn_spec
 

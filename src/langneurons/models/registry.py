@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from ..errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from torch import nn
 from transformers import set_seed
 
 from .. import __version__
-from ..atomic import file_sha256, write_json
+from ..core.atomic import file_sha256, write_json
+from ..core.distributed import DataParallel
+from ..core.errors import LangNeuronsError
+from ..core.locking import hold_lock
 from ..corpus import load_corpus, normalize_language
-from ..distributed import DataParallel
-from ..errors import LangNeuronsError
-from ..locking import hold_lock
 from ..models import FFNShape, ffn_shape, load_model, model_fingerprint, resolve_model
 from . import rundir
 from .data import WindowDataset, causal_lm_loss, collate_windows, load_windows
@@ -385,7 +385,7 @@ def _selection(
     """Per-layer neuron indices for neurons/random (checked against the model), and what to record."""
     if method.selection is None:
         return None, None
-    from ..neuron_sets import NeuronSet
+    from ..neuronsets.format import NeuronSet
 
     path = Path(s.neurons)
     if not path.is_file():

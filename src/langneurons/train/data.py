@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ..core.errors import LangNeuronsError
 from ..corpus import token_windows
-from ..errors import LangNeuronsError
 
 IGNORE_INDEX = -100
 

@@ -17,8 +17,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from ..atomic import write_safetensors
-from ..errors import LangNeuronsError
+from ..core.atomic import write_safetensors
+from ..core.errors import LangNeuronsError
 from ..models import FFNShape, ffn_layers, ffn_spec
 
 PROJECTIONS = ("gate", "up", "down")

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Literal
 
-from ..atomic import write_text
-from ..errors import LangNeuronsError
+from ..core.atomic import write_text
+from ..core.errors import LangNeuronsError
 
 RUN_FILE = "run.json"
 DONE_FILE = "DONE"

@@ -21,8 +21,8 @@ from torch import nn
 from transformers import Trainer, TrainerCallback, TrainerState, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 
-from ..atomic import write_json, write_safetensors, write_text
-from ..errors import LangNeuronsError
+from ..core.atomic import write_json, write_safetensors, write_text
+from ..core.errors import LangNeuronsError
 from .methods import trainable_parameters
 
 TRAINABLE_FILE = "trainable.safetensors"

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ...atomic import write_json
-from ...errors import LangNeuronsError
+from ...core.atomic import write_json
+from ...core.errors import LangNeuronsError
 from ...models.loading import DTYPES
 
 CONFIG_NAME = "neuron_config.json"

@@ -30,8 +30,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from ...atomic import file_sha256, write_safetensors
-from ...errors import LangNeuronsError
+from ...core.atomic import file_sha256, write_safetensors
+from ...core.errors import LangNeuronsError
 from ...models import (
     FFNLayer,
     decoder_layers,

@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 
-from .atomic import write_safetensors
-from .errors import LangNeuronsError
+from ..core.atomic import write_safetensors
+from ..core.errors import LangNeuronsError
 
-FORMAT = "langneurons.stats"
+FORMAT = "langneurons.identify.stats"
 FORMAT_VERSION = 1
 
 MODEL_KEYS = ("model_id", "model_revision", "model_fingerprint", "architecture", "hidden_size", "gated")

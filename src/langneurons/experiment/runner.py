@@ -25,23 +25,23 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from . import __version__
-from .analysis import figure_formats
-from .analysis.commands import analyze
-from .atomic import write_json, write_text
-from .corpus import load_corpus, normalize_language
-from .corpus.pydocs import PYDOCS_LABEL
-from .errors import LangNeuronsError
-from .evaluate import evaluate, load_results, markdown_table, method_table
-from .evaluate.run import ENGLISH
-from .experiment_config import ExperimentConfig
-from .lape import identify
-from .locking import hold_lock
+from .. import __version__
+from ..analysis import figure_formats
+from ..analysis.commands import analyze
+from ..core.atomic import write_json, write_text
+from ..core.errors import LangNeuronsError
+from ..core.locking import hold_lock
+from ..corpus import load_corpus, normalize_language
+from ..corpus.pydocs import PYDOCS_LABEL
+from ..evaluate import evaluate, load_results, markdown_table, method_table
+from ..evaluate.run import ENGLISH
+from ..identify.lape import identify
+from ..identify.record import record
+from ..identify.stats import load_stats_dir
+from ..report.render import report
+from ..train import train
+from .config import ExperimentConfig
 from .manifest import Manifest
-from .record import record
-from .report import report
-from .stats import load_stats_dir
-from .train import train
 
 
 @dataclass
@@ -108,7 +108,7 @@ class Experiment:
         c = self.config
         if c.targets != "auto":
             return [normalize_language(x) for x in c.targets]
-        from .neuron_sets import NeuronSet
+        from ..neuronsets.format import NeuronSet
 
         neurons = NeuronSet.load(self.neurons_path)
         metrics = json.loads((self.out / "screen.json").read_text())["metrics"]

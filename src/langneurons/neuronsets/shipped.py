@@ -11,8 +11,8 @@ import json
 from importlib.resources import files
 from pathlib import Path
 
-from .errors import LangNeuronsError
-from .neuron_sets import NeuronSet
+from ..core.errors import LangNeuronsError
+from .format import NeuronSet
 
 SHIPPED_DIR = Path(str(files("langneurons") / "data" / "neuron_sets"))
 MANIFEST = SHIPPED_DIR / "manifest.json"
@@ -20,7 +20,7 @@ MANIFEST = SHIPPED_DIR / "manifest.json"
 
 def shipped_manifest() -> dict:
     if not MANIFEST.is_file():
-        return {"format": "langneurons.shipped/1", "sets": {}}
+        return {"format": "langneurons.neuronsets.shipped/1", "sets": {}}
     return json.loads(MANIFEST.read_text(encoding="utf-8"))
 
 
@@ -33,7 +33,7 @@ def load_shipped(model: str, languages: list[str] | None = None) -> NeuronSet:
     neuron_set = NeuronSet.load(SHIPPED_DIR / sets[model]["file"])
     if languages is None:
         return neuron_set
-    from .corpus import resolve_language
+    from ..corpus import resolve_language
 
     return neuron_set.subset([resolve_language(x, neuron_set.languages, corpus=f"the {model} set")
                               for x in languages])

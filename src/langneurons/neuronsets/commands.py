@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .errors import LangNeuronsError
-from .models.loading import model_shape
-from .neuron_sets import NeuronSet, jaccard_index, shared_count
+from ..core.errors import LangNeuronsError
+from ..models.loading import model_shape
+from .format import NeuronSet, jaccard_index, shared_count
 
 
 def _names(languages: list[str]) -> list[str]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from .corpus import normalize_language
-from .errors import LangNeuronsError
+from ..core.errors import LangNeuronsError
+from ..corpus import normalize_language
 
 METHODS = ("neurons", "random", "ffn", "full", "lora", "ia3")
 ANALYSES = ("neurons", "training", "weights", "alignment")

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_json
-from .errors import LangNeuronsError
+from ..core.atomic import write_json
+from ..core.errors import LangNeuronsError
 
 
 def settings_hash(settings: Any) -> str:
@@ -52,5 +52,5 @@ class Manifest:
         outputs = [str(p) for p in fn()]
         self.steps[name] = {"hash": settings_hash(settings), "outputs": outputs,
                             "seconds": round(time.perf_counter() - start, 2), "finished": time.time()}
-        write_json(self.path, {"format": "langneurons.manifest/1", "steps": self.steps})
+        write_json(self.path, {"format": "langneurons.experiment.manifest/1", "steps": self.steps})
         return True

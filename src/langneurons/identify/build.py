@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from .atomic import write_json
-from .corpus import load_corpus
+from ..core.atomic import write_json
+from ..corpus import load_corpus
+from ..core.paths import cache_dir
+from ..neuronsets.shipped import MANIFEST, SHIPPED_DIR, shipped_manifest
 from .lape import identify
-from .models import cache_dir
 from .record import record
-from .shipped import MANIFEST, SHIPPED_DIR, shipped_manifest
 from .stats import load_stats_dir
 
 

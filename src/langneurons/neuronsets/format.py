@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 import torch
 from safetensors import SafetensorError, safe_open
 
-from .atomic import atomic_path, write_safetensors
-from .errors import LangNeuronsError
-from .models.registry import FFNShape
+from ..core.atomic import atomic_path, write_safetensors
+from ..core.errors import LangNeuronsError
+from ..models.registry import FFNShape
 
 FORMAT = "langneurons.neuron_set"
 FORMAT_VERSION = 1

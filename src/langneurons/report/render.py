@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
-from .analysis import (
+from ..analysis import (
     figure_formats,
     neuron_summary,
     plot_alignment,
@@ -41,9 +41,9 @@ from .analysis import (
     plot_weight_norms,
     training_curves,
 )
-from .analysis.alignment import mean_over_languages
-from .atomic import write_text
-from .errors import LangNeuronsError
+from ..analysis.alignment import mean_over_languages
+from ..core.atomic import write_text
+from ..core.errors import LangNeuronsError
 
 RESULTS_FORMAT = "langneurons.results/1"
 SECTIONS = ("Summary", "Neurons", "Training", "Weights", "Alignment", "Deactivation", "Settings", "Versions")
@@ -354,7 +354,7 @@ def load_results(directory: str | Path) -> list[dict]:
 
 def _neuron_items(experiment: Path, figures: Path) -> list[Item]:
     if (experiment / "neurons.safetensors").is_file():
-        from .neuron_sets import NeuronSet
+        from ..neuronsets.format import NeuronSet
 
         summary = neuron_summary(NeuronSet.load(experiment / "neurons.safetensors"))
     elif (experiment / "analysis" / "neurons.json").is_file():

@@ -18,11 +18,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import __version__
-from .corpus import load_corpus, resolve_language, token_windows
-from .errors import LangNeuronsError
-from .locking import hold_lock
-from .models import ffn_layers, ffn_shape, load_model, model_fingerprint, model_id
+from .. import __version__
+from ..core.errors import LangNeuronsError
+from ..core.locking import hold_lock
+from ..corpus import load_corpus, resolve_language, token_windows
+from ..models import ffn_layers, ffn_shape, load_model, model_fingerprint, model_id
 from .stats import LanguageStats
 
 
@@ -179,7 +179,7 @@ def record(
         device: Where the model runs (cpu, cuda, cuda:1, ...).
         device_map: Spread a model too large for one GPU over all GPUs (auto), in one process, instead of --device.
     """
-    from .distributed import DataParallel
+    from ..core.distributed import DataParallel
 
     dp = DataParallel.from_environment()
     if device_map is not None and int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1:

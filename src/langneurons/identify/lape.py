@@ -23,10 +23,10 @@ from typing import Literal
 
 import torch
 
-from .errors import LangNeuronsError
-from .locking import hold_lock
-from .models import FFN_REGISTRY, model_shape
-from .neuron_sets import NeuronSet, split_by_layer
+from ..core.errors import LangNeuronsError
+from ..core.locking import hold_lock
+from ..models import FFN_REGISTRY, model_shape
+from ..neuronsets.format import NeuronSet, split_by_layer
 from .stats import MODEL_KEYS, LanguageStats, check_same_model, load_stats_dir
 
 

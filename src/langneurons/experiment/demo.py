@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from .experiment import experiment
+from .runner import experiment
 
 DEMO_CONFIG = files("langneurons") / "configs" / "demo.yaml"
 

@@ -1,0 +1,5 @@
+"""The self-contained HTML report of an experiment."""
+
+from .render import render_report, report
+
+__all__ = ["render_report", "report"]
