@@ -1,5 +1,7 @@
 import copy
 import json
+import sys
+import types
 
 import pytest
 import torch
@@ -86,6 +88,24 @@ def test_alignment_on_a_local_parallel_corpus(models, tmp_path):
     scores = result["models"]["base"]["languages"]["mlt_Latn"]
     assert scores["pairs"] >= 2 and len(scores["retrieval_top1"]) == 3
     assert (tmp_path / "out" / "alignment.png").stat().st_size > 1000
+
+
+def test_alignment_reads_flores_parallel_sentences(models, tmp_path, monkeypatch):
+    """``--corpus flores`` resolves to FLORES+ (read here from a stand-in for the hub's ``datasets``)."""
+    asked = []
+
+    def load_dataset(name, config, split):
+        asked.append((name, config, split))
+        transform = str.upper if config == "mlt_Latn" else str
+        return [{"id": i, "text": transform(t)} for i, t in enumerate(SENTENCES)]
+
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    result = analyze(kind="alignment", model=str(models[0]), tuned=str(models[1]), languages=["mt"],
+                     corpus="flores", out=str(tmp_path))
+    assert sorted(asked) == [("openlanguagedata/flores_plus", lang, "devtest") for lang in ("eng_Latn", "mlt_Latn")]
+    assert result["models"]["base"]["languages"]["mlt_Latn"]["pairs"] == len(SENTENCES)
 
 
 def test_neurons_and_training(tmp_path):

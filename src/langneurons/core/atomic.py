@@ -22,6 +22,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import save_file
 
+from .errors import LangNeuronsError, first_line
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -61,6 +63,26 @@ def write_text(path: str | os.PathLike, text: str) -> None:
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+_JSON_KINDS = {dict: "object", list: "list"}
+
+
+def read_json(path: str | os.PathLike, *, fix: str, expect: type | None = None) -> Any:
+    """The JSON in ``path`` (the read twin of ``write_json``). A missing or unreadable file, text that is not
+    UTF-8 JSON, or (with ``expect``) a value of another type is a one-line error naming the file and ``fix``,
+    what the user should do."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise LangNeuronsError(f"cannot read {path} ({e.strerror or first_line(e)}); {fix}") from e
+    except ValueError as e:  # not UTF-8, or not JSON
+        raise LangNeuronsError(f"cannot read {path}: it is not valid JSON ({first_line(e)}); {fix}") from e
+    if expect is not None and not isinstance(data, expect):
+        kind = _JSON_KINDS.get(expect, expect.__name__)
+        raise LangNeuronsError(f"{path} must hold a JSON {kind}, not {type(data).__name__}; {fix}")
+    return data
 
 
 def write_safetensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:

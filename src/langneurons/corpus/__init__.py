@@ -8,6 +8,7 @@ from typing import Any
 from ..core.errors import LangNeuronsError
 from .base import DEFAULT_FRACTIONS, SPLITS, Corpus, ParallelCorpus, Split, hash_split
 from .files import LocalCorpus
+from .flores import FloresCorpus
 from .hub import HubCorpus
 from .languages import language_name, normalize_language, resolve_language
 from .udhr import UDHR_SPLITS, UDHR_VERSION, UDHRCorpus, fetch_udhr
@@ -15,12 +16,15 @@ from .windows import token_windows
 
 
 def load_corpus(spec: str = "udhr", **kwargs: Any) -> Corpus:
-    """Open a corpus: ``udhr``, a folder or ``.txt``/``.jsonl`` file, or ``hf:<dataset>[:<config>]``.
+    """Open a corpus: ``udhr``, ``flores`` (FLORES+, online), a folder or ``.txt``/``.jsonl`` file, or
+    ``hf:<dataset>[:<config>]``.
 
     Keyword arguments go to the corpus class (``UDHRCorpus``, ``LocalCorpus`` or ``HubCorpus``).
     """
     if spec.strip().lower() == "udhr":
         return UDHRCorpus(**kwargs)
+    if spec.strip().lower() == "flores":
+        return FloresCorpus(**kwargs)
     if spec.startswith("hf:"):
         dataset, _, config = spec[3:].partition(":")
         if not dataset:
@@ -28,7 +32,7 @@ def load_corpus(spec: str = "udhr", **kwargs: Any) -> Corpus:
         return HubCorpus(dataset, config or None, **kwargs)
     if Path(spec).exists():
         return LocalCorpus(spec, **kwargs)
-    raise LangNeuronsError(f"corpus {spec!r} is not 'udhr', 'hf:<dataset>[:<config>]' or an existing "
+    raise LangNeuronsError(f"corpus {spec!r} is not 'udhr', 'flores', 'hf:<dataset>[:<config>]' or an existing "
                            "folder or .txt/.jsonl file; pass one of those")
 
 
@@ -36,7 +40,7 @@ def list_languages(*, corpus: str = "udhr") -> list[str]:
     """Print the languages a corpus holds, with their names where known.
 
     Args:
-        corpus: udhr, a directory of <language>.txt/.jsonl files, a .jsonl file, or hf:<dataset>.
+        corpus: udhr, flores, a directory of <language>.txt/.jsonl files, a .jsonl file, or hf:<dataset>.
     """
     languages = load_corpus(corpus).languages()
     for label in languages:
@@ -50,6 +54,7 @@ __all__ = [
     "UDHR_SPLITS",
     "UDHR_VERSION",
     "Corpus",
+    "FloresCorpus",
     "HubCorpus",
     "LocalCorpus",
     "ParallelCorpus",

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.errors import LangNeuronsError
+from ..core.errors import LangNeuronsError, first_line
 from .base import DEFAULT_FRACTIONS, Split, check_fractions, check_split, hash_split, require_text
 from .languages import normalize_language, resolve_language
 
@@ -42,9 +42,12 @@ KNOWN_LAYOUTS: dict[str, HubLayout] = {
 }
 
 
-def _offline() -> bool:
-    flags = (os.environ.get(v, "").lower() for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-    return any(flag in ("1", "true", "yes") for flag in flags)
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def hub_offline() -> bool:
+    """True when the environment forbids the Hugging Face hub (``HF_HUB_OFFLINE=1`` and friends)."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in _OFFLINE_VARS)
 
 
 class HubCorpus:
@@ -148,15 +151,14 @@ class HubCorpus:
         where = f"{self.name}" + (f" (config {config})" if config else "")
         advice = ("it needs network access (and `hf auth login` for gated datasets such as FLORES+) or a "
                   "local copy: save the text as <language>.jsonl files and pass that folder as the corpus")
-        if _offline():
+        if hub_offline():
             raise LangNeuronsError(f"{where} cannot be streamed while HF_HUB_OFFLINE/HF_DATASETS_OFFLINE "
                                    f"is set; {advice}")
         datasets = _datasets()
         try:
             return call()
         except (OSError, ValueError, datasets.exceptions.DatasetsError) as e:
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise LangNeuronsError(f"cannot stream {where} ({first}); {advice}") from e
+            raise LangNeuronsError(f"cannot stream {where} ({first_line(e)}); {advice}") from e
 
 
 def _datasets():
