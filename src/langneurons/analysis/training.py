@@ -6,10 +6,10 @@ Reads the ``log_history.json`` a training run writes (the HF Trainer's list of l
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ..core.atomic import read_json
 from ..core.errors import LangNeuronsError
 from .plots import method_colors, new_figure, outside_legend, save_figure, style
 
@@ -23,13 +23,7 @@ def load_log_history(run: str | Path) -> list[dict]:
         path = path / LOG_FILE
     if not path.is_file():
         raise LangNeuronsError(f"training run {run} has no {LOG_FILE}; pass run directories written by training")
-    try:
-        history = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise LangNeuronsError(f"{path} is not valid JSON ({e}); rerun or repair the training run") from e
-    if not isinstance(history, list):
-        raise LangNeuronsError(f"{path} must hold a list of log entries, not {type(history).__name__}")
-    return history
+    return read_json(path, fix="rerun or repair the training run", expect=list)
 
 
 def _series(history: Sequence[dict], key: str) -> dict[str, list[float]]:

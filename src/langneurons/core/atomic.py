@@ -142,6 +142,11 @@ def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def settings_hash(settings: Any) -> str:
+    """A short stable hash of JSON-able settings: results are reused and experiment steps skipped while it holds."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """SHA-256 of a file, read in 1 MiB blocks (neuron sets and adapters are checked by it)."""
     h = hashlib.sha256()

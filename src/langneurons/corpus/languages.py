@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import difflib
 import functools
-import json
 import re
 from collections.abc import Iterable
 
+from ..core.atomic import read_json
 from ..core.errors import LangNeuronsError
-from ..core.paths import udhr_index_path
+from ..core.paths import UDHR_REFETCH, udhr_index_path
 
 # ISO 639-1 (or -), ISO 639-3 individual language, default script, English name.
 _TABLE = """
@@ -268,7 +268,7 @@ def closest_languages(label: str, available: Iterable[str], n: int = 5) -> list[
 @functools.cache
 def _udhr_index() -> dict:
     path = udhr_index_path()
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return read_json(path, fix=UDHR_REFETCH) if path.is_file() else {}
 
 
 def _udhr_aliases() -> dict[str, str]:

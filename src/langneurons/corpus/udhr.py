@@ -28,7 +28,6 @@ import ast
 import base64
 import hashlib
 import io
-import json
 import os
 import re
 import shutil
@@ -39,9 +38,9 @@ from html.parser import HTMLParser
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..core.atomic import write_json
+from ..core.atomic import read_json, write_json
 from ..core.errors import LangNeuronsError
-from ..core.paths import UDHR_VERSION, udhr_cache_dir, udhr_index_path
+from ..core.paths import UDHR_REFETCH, UDHR_VERSION, udhr_cache_dir, udhr_index_path
 from .base import Split, check_split, require_text
 from .languages import builtin_iso, clear_alias_cache, default_script, normalize_language, resolve_language
 from .scripts import _PREFIXES, detect_script
@@ -276,7 +275,7 @@ class UDHRCorpus:
 
     def __init__(self, *, complete_only: bool = True) -> None:
         fetch_udhr()
-        data = json.loads(_data_path().read_text(encoding="utf-8"))
+        data = read_json(_data_path(), fix=UDHR_REFETCH)
         self.complete_only = complete_only
         self._by_code = {t["code"].lower(): t for t in data["translations"]}
         self._canonical = {t["language"]: t for t in data["translations"] if t["canonical"]}

@@ -15,22 +15,24 @@ suites, so adding a language reuses the others).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..core.atomic import write_json
+from ..core.atomic import read_json, settings_hash, write_json
 from ..core.errors import LangNeuronsError
 
 FORMAT = "langneurons.results/1"
 
 
-def cache_key(settings: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+BASE_METHODS = ("base", "none")
+
+
+def is_base(result: dict[str, Any]) -> bool:
+    """Whether a results dict is the base model's run (the one tables subtract), by its method."""
+    return str((result.get("run") or {}).get("method") or "").lower() in BASE_METHODS
 
 
 def versions() -> dict[str, str]:
@@ -46,10 +48,7 @@ def versions() -> dict[str, str]:
 
 def load_results(path: str | Path) -> dict[str, Any]:
     """A results file, checked for its format."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:  # ValueError: not UTF-8 or not JSON
-        raise LangNeuronsError(f"cannot read results file {path}: {e}; pass one written by evaluate") from e
+    data = read_json(path, fix="pass a results file written by evaluate")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise LangNeuronsError(
             f"{path} is not a langneurons results file (format {FORMAT}); pass one written by evaluate"
@@ -94,7 +93,7 @@ class Results:
     def __init__(self, path: str | Path, run: dict[str, Any], settings: dict[str, Any]):
         self.path = Path(path)
         self.run, self.settings = run, settings
-        self.key = cache_key(settings)
+        self.key = settings_hash(settings)
         self.entries: dict[str, dict[str, float]] = {}
         self.deactivation: dict[str, Any] | None = None
         self.skipped: list[dict[str, str]] = []
@@ -190,7 +189,7 @@ def method_table(
     """The paper's layout: one row per method, ``metric`` on each target language (from the run trained
     on it), then on English and the out-of-domain text averaged over the method's runs (forgetting);
     deltas against the base run. Narrow enough for a terminal whatever the suites."""
-    base = next((r for r in runs if r["run"].get("method") == "base"), None)
+    base = next((r for r in runs if is_base(r)), None)
     tuned = [r for r in runs if r is not base and r["run"].get("target_language")]
     targets = list(dict.fromkeys(r["run"]["target_language"] for r in tuned))
     methods = list(dict.fromkeys(r["run"].get("method") or "?" for r in tuned))

@@ -7,19 +7,15 @@ every step, so a killed experiment resumes at the step it was in.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..core.atomic import write_json
+from ..core.atomic import read_json, settings_hash, write_json
 from ..core.errors import LangNeuronsError
 
-
-def settings_hash(settings: Any) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+REDO = "delete it to re-run every step"
 
 
 class Manifest:
@@ -27,10 +23,9 @@ class Manifest:
         self.path = Path(path)
         self.steps: dict[str, dict[str, Any]] = {}
         if self.path.is_file():
-            try:
-                self.steps = json.loads(self.path.read_text())["steps"]
-            except (ValueError, KeyError, TypeError) as e:
-                raise LangNeuronsError(f"{self.path} is corrupt; delete it to re-run every step") from e
+            self.steps = read_json(self.path, fix=REDO, expect=dict).get("steps")
+            if not isinstance(self.steps, dict):
+                raise LangNeuronsError(f"{self.path} is corrupt; {REDO}")
 
     def is_done(self, name: str, settings: Any) -> bool:
         entry = self.steps.get(name)

@@ -7,10 +7,10 @@ regenerates a file and its manifest entry.
 
 from __future__ import annotations
 
-import json
 from importlib.resources import files
 from pathlib import Path
 
+from ..core.atomic import read_json
 from ..core.errors import LangNeuronsError
 from .format import NeuronSet
 
@@ -21,7 +21,7 @@ MANIFEST = SHIPPED_DIR / "manifest.json"
 def shipped_manifest() -> dict:
     if not MANIFEST.is_file():
         return {"format": "langneurons.neuronsets.shipped/1", "sets": {}}
-    return json.loads(MANIFEST.read_text(encoding="utf-8"))
+    return read_json(MANIFEST, fix="reinstall langneurons")
 
 
 def load_shipped(model: str, languages: list[str] | None = None) -> NeuronSet:
