@@ -13,11 +13,12 @@ import pytest
 import torch
 import yaml
 
+from langneurons.adapters import detect
 from langneurons.cli import main
 from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import normalize_language
 from langneurons.corpus.files import LocalCorpus
-from langneurons.evaluate.run import adapter_config, evaluate
+from langneurons.evaluate.run import evaluate
 from langneurons.experiment.config import ExperimentConfig
 from langneurons.identify.record import record
 from langneurons.models import load_model
@@ -162,13 +163,13 @@ def test_experiment_configs(tmp_path, config, match):
 
 
 def test_adapter_folders(tmp_path):
-    one_line("or its sub-folders; pass an adapter or model folder", adapter_config, str(tmp_path))
+    one_line("or its sub-folders; pass an adapter or model folder", detect, str(tmp_path))
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "adapter_config.json").write_text("{}")
-    one_line(r"holds several adapters \(a, b\); pass one of them", adapter_config, str(tmp_path))
+    one_line(r"holds several adapters \(a, b\); pass one of them", detect, str(tmp_path))
     (tmp_path / "a" / "adapter_config.json").write_text("{not json")
-    one_line("is not valid JSON", adapter_config, str(tmp_path / "a"))
+    one_line("is not valid JSON", detect, str(tmp_path / "a"))
 
 
 def test_every_row_of_the_reliability_table_points_at_a_test():

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from evaluate_helpers import char_tokenizer, language_texts
+from langneurons.adapters import detect
 from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate import run as run_module
-from langneurons.evaluate.run import adapter_config, evaluate, expand_suites, load_adapted, run_info
+from langneurons.evaluate.run import evaluate, expand_suites, load_adapted, run_info
 
 ENGLISH = [
     "Everyone has the right to life, liberty and security of person.",
@@ -184,7 +185,8 @@ def test_peft_adapter_loads_in_memory_and_a_mismatch_is_refused(tmp_path, tiny_l
     with torch.no_grad():
         assert torch.allclose(model(ids).logits, lora(ids).logits, atol=1e-5)
     assert run_info(base_dir, str(tmp_path / "run"), None, None)["method"] == "lora"
-    assert adapter_config(str(tmp_path / "run"))[:2] == (tmp_path / "run" / "adapter", "peft")
+    found = detect(str(tmp_path / "run"))
+    assert (found.path, found.kind) == (tmp_path / "run" / "adapter", "peft")
 
     wide = make_tiny_model("llama")
     wide.config.intermediate_size = 96

@@ -9,11 +9,10 @@ FOUNDATIONS = {"core", "models", "corpus", "neuronsets"}
 CAPABILITIES = {"identify", "tuners", "adapters", "train", "evaluate", "analysis", "report", "export", "generate"}
 TOP = {"experiment", "cli", "fetch", "__main__", "__init__", "_compat"}
 # Capability -> capability imports that are allowed: the tuner behind training and adapters, loading what a
-# run wrote, plotting a report.
+# run wrote, plotting a report of evaluation results.
 SIBLINGS = {("train", "tuners"), ("train", "adapters"), ("adapters", "tuners"), ("evaluate", "adapters"),
-            ("analysis", "adapters"), ("report", "analysis"), ("export", "adapters"), ("export", "tuners"),
-            ("generate", "adapters"),
-            ("evaluate", "train"), ("analysis", "train")}  # until the adapters room loads every run
+            ("analysis", "adapters"), ("report", "analysis"), ("report", "evaluate"), ("export", "adapters"), ("export", "tuners"),
+            ("generate", "adapters")}
 
 
 def floor(name: str) -> str:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-import torch
-
+from ..adapters import folder_kind, load_adapted, merged
 from ..core.atomic import write_json
 from ..core.errors import LangNeuronsError
-from ..models import load_model, model_id
+from ..models import load_model
 from .alignment import alignment, plot_alignment
 from .neurons import neuron_summary, plot_languages_per_neuron, plot_neuron_counts, plot_overlap
 from .training import plot_training, training_curves
@@ -39,35 +37,7 @@ def load_tuned(model: str, path: str, *, adapter: bool):
         raise LangNeuronsError(f"fine-tuned model or adapter {path} does not exist; check the run directory")
     if not adapter:
         return load_model(path)[0]
-    from ..train import load_adapted
-    from ..train.methods import merged
-
-    config = Path(path) / "adapter_config.json"
-    if config.is_file() and "peft_type" in json.loads(config.read_text(encoding="utf-8")):
-        check_adapter_modules(load_model(model)[0], Path(path) / "adapter_model.safetensors")
     return merged(load_adapted(model, path)[0])
-
-
-def check_adapter_modules(base, weights: Path) -> None:
-    """Refuse a peft adapter that names modules the model lacks (peft silently skips them).
-
-    Each key is ``base_model.model.<module path>.<adapter tensor>``; walking the path down the model must
-    leave only the adapter's own names (``lora_A.weight``, ``ia3_l``).
-    """
-    from safetensors import safe_open
-
-    if not weights.is_file():
-        return
-    with safe_open(str(weights), "pt") as f:
-        keys = list(f.keys())
-    for key in keys:
-        obj, parts = base, key.removeprefix("base_model.model.").split(".")
-        while parts and isinstance(obj, torch.nn.Module) and parts[0] in obj._modules:
-            obj = obj._modules[parts.pop(0)]
-        if len(parts) > 2:
-            missing = key.removeprefix("base_model.model.").removesuffix("." + ".".join(parts[-2:]))
-            raise LangNeuronsError(f"the adapter {weights.parent} changes {missing}, which the model "
-                                   f"{model_id(base)} does not have; use the base model the adapter was trained on")
 
 
 def _tuned_paths(adapter: str | None, tuned: str | None, runs: list[str] | None) -> dict[str, tuple[str, bool]]:
@@ -78,8 +48,7 @@ def _tuned_paths(adapter: str | None, tuned: str | None, runs: list[str] | None)
     if tuned:
         paths[Path(tuned).name] = (tuned, False)
     for run in runs or []:
-        full = (Path(run) / "config.json").is_file() and not (Path(run) / "adapter_config.json").is_file()
-        paths[Path(run).name] = (run, not full)
+        paths[Path(run).name] = (run, folder_kind(Path(run)) != "model")
     return paths
 
 

@@ -8,7 +8,6 @@ recorded under ``skipped`` with a one-line reason and retried next time; they ne
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..adapters import detect, load_adapted
 from ..core.atomic import scratch_dir, write_text
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
@@ -66,41 +66,6 @@ def expand_suites(suites: Sequence[str]) -> list[str]:
 # ----- the model, its adapter and the run's description ------------------------------------------
 
 
-ADAPTER_FILES = {
-    "run.json": "run",
-    "neuron_config.json": "neurons",
-    "adapter_config.json": "peft",
-    "config.json": "model",
-}
-"""What a folder passed as ``--adapter`` may hold, in order of precedence: a training run of
-``langneurons train`` (any method), our neuron adapter, a peft adapter, or a whole fine-tuned model,
-which then replaces the base."""
-
-
-def adapter_config(adapter: str) -> tuple[Path, str, dict[str, Any]]:
-    """``(folder, kind, config)`` of ``adapter`` or of its one sub-folder holding an adapter or model."""
-    root = Path(adapter)
-    if not root.is_dir():
-        raise LangNeuronsError(f"adapter {adapter} is not a directory; pass the folder save_pretrained wrote")
-
-    def kind_of(folder: Path) -> str | None:
-        return next((kind for name, kind in ADAPTER_FILES.items() if (folder / name).is_file()), None)
-
-    found = [d for d in [root, *sorted(p for p in root.iterdir() if p.is_dir())] if kind_of(d)]
-    if not found:
-        names = " or ".join(ADAPTER_FILES)
-        raise LangNeuronsError(f"no {names} in {adapter} or its sub-folders; pass an adapter or model folder")
-    if len(found) > 1 and found[0] != root:
-        folders = ", ".join(p.name for p in found)
-        raise LangNeuronsError(f"{adapter} holds several adapters ({folders}); pass one of them")
-    path, kind = found[0], kind_of(found[0])
-    config = path / next(name for name, k in ADAPTER_FILES.items() if k == kind)
-    try:
-        return path, kind, json.loads(config.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise LangNeuronsError(f"{config} is not valid JSON ({e}); save the adapter again") from e
-
-
 def files_stamp(path: str | Path) -> dict[str, list[int]] | None:
     """Size and modification time of a local file or of each file of a folder (None for a hub id):
     part of the cache key, so that a model retrained in place is evaluated again."""
@@ -113,52 +78,14 @@ def files_stamp(path: str | Path) -> dict[str, list[int]] | None:
 
 
 def run_info(model: str, adapter: str | None, name: str | None, method: str | None) -> dict[str, Any]:
-    target = None
-    detected = "base"
-    if adapter:
-        _, kind, cfg = adapter_config(adapter)
-        detected = "fine-tuned" if kind == "model" else str(cfg.get("method") or cfg.get("peft_type")).lower()
-        langs = {"run": [cfg.get("language")], "neurons": cfg.get("languages")}.get(kind) or []
-        target = ",".join(lang for lang in langs if lang) or None
+    found = detect(adapter) if adapter else None
     return {
         "name": name or (Path(adapter).name if adapter else model),
-        "method": method or detected,
+        "method": method or (found.method if found else "base"),
         "model": model,
         "adapter": adapter,
-        "target_language": target,
+        "target_language": ",".join(found.languages) if found and found.languages else None,
     }
-
-
-def load_adapted(model: str, adapter: str | None, *, dtype: str, device: str):
-    """``(model, tokenizer)`` with the adapter attached in memory (a training run, a neuron or peft adapter);
-    a fine-tuned model folder passed as the adapter is loaded instead of the base."""
-    from ..train import load_adapted as load_trained_adapter
-
-    if adapter is not None and adapter_config(adapter)[1] == "model":
-        return _load_tuned_model(model, adapter, dtype=dtype, device=device)
-    path = str(adapter_config(adapter)[0]) if adapter else None
-    return load_trained_adapter(model, path, dtype=dtype, device=device)
-
-
-def _load_tuned_model(model: str, adapter: str, *, dtype: str, device: str):
-    """A whole fine-tuned model; its tokenizer is the base's when the folder has none."""
-    from ..models import load_model, load_tokenizer, torch_dtype
-
-    path, _, cfg = adapter_config(adapter)
-    base_config = Path(resolve_model(model)) / "config.json"
-    if base_config.is_file():
-        base_type = json.loads(base_config.read_text(encoding="utf-8")).get("model_type")
-        if base_type != cfg.get("model_type"):
-            raise LangNeuronsError(
-                f"{path} holds a {cfg.get('model_type')} model but the base {model} is {base_type}; "
-                "pass the base model it was fine-tuned from"
-            )
-    if any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
-        return load_model(str(path), dtype=dtype, device=device)
-    from transformers import AutoModelForCausalLM
-
-    tuned = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype)).to(device).eval()
-    return tuned, load_tokenizer(model)
 
 
 class Session:
@@ -465,7 +392,7 @@ def evaluate(
     pivot = normalize_language(pivot)
     settings = {
         "model": model, "model_files": files_stamp(resolve_model(model)), "adapter": adapter,
-        "adapter_files": adapter and files_stamp(adapter_config(adapter)[0]),
+        "adapter_files": adapter and files_stamp(detect(adapter).path),
         "corpus": corpus, "corpus_version": getattr(src, "version", None), "split": "test", "pivot": pivot,
         "window": window, "stride": stride or window // 2, "max_bytes": max_bytes, "num_fewshot": num_fewshot,
         "max_gen_toks": max_gen_toks, "limit": limit, "dtype": dtype,

@@ -24,7 +24,8 @@ A run directory ``RUN`` (the ``--out`` of ``langneurons train``) holds:
 model directory.
 """
 
-from .api import PRESETS, TrainSettings, default_lr, load_adapted, load_trained, merge, run_training, train
+from ..adapters import load_adapted, load_trained
+from .api import PRESETS, TrainSettings, default_lr, merge, run_training, train
 from .methods import METHODS, Method
 
 __all__ = [

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from safetensors import SafetensorError
 from torch import nn
 from transformers import set_seed
 
 from .. import __version__
+from ..adapters import AdapterInfo, load_trained, merged, read_run
+from ..adapters.detect import ADAPTER_DIR
 from ..core.atomic import file_sha256, write_json
 from ..core.distributed import DataParallel
 from ..core.errors import LangNeuronsError
@@ -29,7 +30,6 @@ from .methods import (
     PROJECTIONS,
     Method,
     MethodInputs,
-    merged,
     random_layers,
     trainable_parameters,
     usable_projections,
@@ -503,11 +503,11 @@ def _finish(
 ) -> None:
     """Adapter, curves and results, then DONE last: a run without DONE is unfinished."""
     model = _export_model(run, trainer, rebuild)
-    tmp = rundir.partial_dir(run / rundir.ADAPTER_DIR)
+    tmp = rundir.partial_dir(run / ADAPTER_DIR)
     method.save(model, tmp)
     if method.load is None:  # a whole model: make it a complete HF directory
         tokenizer.save_pretrained(tmp)
-    rundir.replace_dir(tmp, run / rundir.ADAPTER_DIR)
+    rundir.replace_dir(tmp, run / ADAPTER_DIR)
     history = trainer.state.log_history
     write_curves(run, history)
     evals = [e for e in history if "eval_loss" in e]
@@ -527,77 +527,6 @@ def _finish(
     )
 
 
-def _recorded_base(info: dict[str, Any]) -> str:
-    """The base as recorded: its local directory if that still exists (the run may be read from elsewhere)."""
-    path = info.get("model_path")
-    return path if path and Path(path).is_dir() else info["model"]
-
-
-_CORRUPT = (OSError, ValueError, RuntimeError, KeyError, SafetensorError)
-
-
-def load_trained(run_dir: str | Path, base_model: str | None = None) -> tuple[nn.Module, Any]:
-    """The adapted model of a finished run (any method) and its tokenizer, in eval mode.
-
-    ``base_model`` overrides where the base is loaded from (e.g. a local copy); its weights must be the
-    ones the run was trained on.
-    """
-    run = Path(run_dir)
-    info = rundir.read_run(run)
-    if not rundir.is_done(run):
-        raise LangNeuronsError(
-            f"{run} is unfinished (no {rundir.DONE_FILE}); re-run its train command to finish it"
-        )
-    if info.get("method") not in METHODS:
-        raise LangNeuronsError(f"{run / rundir.RUN_FILE} names an unknown method {info.get('method')!r}")
-    method = METHODS[info["method"]]
-    adapter = run / rundir.ADAPTER_DIR
-    dtype = info["settings"]["dtype"]
-    try:
-        if method.load is None:
-            model, tokenizer = load_model(str(adapter), dtype=dtype)
-        else:
-            base = base_model or _recorded_base(info)
-            model, tokenizer = load_model(base, dtype=dtype)
-            if model_fingerprint(model) != info["inputs"]["base_fingerprint"]:
-                raise LangNeuronsError(
-                    f"the base model {base} is not the one {run} was trained on; "
-                    "pass --base-model with the original weights"
-                )
-            model = method.load(model, adapter)
-    except _CORRUPT as e:
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise LangNeuronsError(
-            f"the adapter in {adapter} is unreadable ({message}); re-run training with --overwrite"
-        ) from e
-    return model.eval(), tokenizer
-
-
-def load_adapted(model: str, adapter: str | None = None, *, dtype: str = "float32", device: str = "cpu"):
-    """``(model, tokenizer)`` for evaluation and analysis: a base model, or a base with anything trained on it.
-
-    ``adapter`` may be a training run directory (any method), a neuron-tuner adapter or a peft adapter
-    directory (attached in memory, nothing merged on disk); ``None`` loads ``model`` alone.
-    """
-    if adapter is None:
-        return load_model(model, dtype=dtype, device=device)
-    path = Path(adapter)
-    if (path / rundir.RUN_FILE).is_file():
-        tuned, tokenizer = load_trained(path, base_model=model)
-        return tuned.to(device), tokenizer
-    for name, method in (("adapter_config.json", "lora"), ("neuron_config.json", "neurons")):
-        if (path / name).is_file():
-            base, tokenizer = load_model(model, dtype=dtype, device=device)
-            try:
-                return METHODS[method].load(base, path).eval(), tokenizer
-            except _CORRUPT as e:
-                first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-                raise LangNeuronsError(f"adapter {path} does not fit model {model} ({first}); "
-                                       "pass the base model it was trained on, or re-create the adapter") from e
-    raise LangNeuronsError(f"{adapter} is not a training run, a neuron adapter or a peft adapter directory; "
-                           "pass the --out of `langneurons train`")
-
-
 def merge(run: str, *, out: str, base_model: str | None = None, overwrite: bool = False) -> Path:
     """Merge a finished run's adapter into its base and save a plain Hugging Face model directory.
 
@@ -611,8 +540,8 @@ def merge(run: str, *, out: str, base_model: str | None = None, overwrite: bool 
     run_path = Path(run)
     if target.resolve() == run_path.resolve() or target.resolve() in run_path.resolve().parents:
         raise LangNeuronsError(f"{target} would replace the run {run_path}; choose another --out")
-    info = rundir.read_run(run_path)
-    _refuse_base_inside(target, base_model or _recorded_base(info))
+    info = read_run(run_path)
+    _refuse_base_inside(target, base_model or AdapterInfo(run_path, "run", info).base_model)
     if target.exists() and not (target.is_dir() and not any(target.iterdir())):
         if not overwrite:
             raise LangNeuronsError(

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 
+from ..adapters.detect import FFN_FILE
+from ..adapters.load import load_ffn, load_neurons, load_peft, require_peft
 from ..core.atomic import write_safetensors
 from ..core.errors import LangNeuronsError
 from ..models import FFNShape, ffn_layers, ffn_spec
 
 PROJECTIONS = ("gate", "up", "down")
-FFN_FILE = "ffn.safetensors"
 
 
 @dataclass(frozen=True)
@@ -104,12 +104,6 @@ def _build_neurons(model: nn.Module, inputs: MethodInputs) -> nn.Module:
     return get_neuron_model(model, config, {inputs.language: inputs.layers})
 
 
-def _load_neurons(model: nn.Module, path: Path) -> nn.Module:
-    from ..tuners.neurons import NeuronModel
-
-    return NeuronModel.from_pretrained(model, path)
-
-
 def random_layers(
     counts: list[int], shape: FFNShape, *, match: Literal["layer", "total"], seed: int
 ) -> list[torch.Tensor]:
@@ -139,21 +133,6 @@ def _save_ffn(model: nn.Module, path: Path) -> None:
     write_safetensors(path / FFN_FILE, tensors, {"format": "pt", "method": "ffn"})
 
 
-def _load_ffn(model: nn.Module, path: Path) -> nn.Module:
-    tensors = load_file(str(path / FFN_FILE))
-    params = dict(model.named_parameters())
-    wrong = [n for n, t in tensors.items() if n not in params or params[n].shape != t.shape]
-    if wrong or not tensors:
-        raise LangNeuronsError(
-            f"{path / FFN_FILE} does not fit this base model ({', '.join(wrong[:3]) or 'empty'}); "
-            "pass the base model the run was trained on"
-        )
-    with torch.no_grad():
-        for n, t in tensors.items():
-            params[n].copy_(t)
-    return model
-
-
 def _build_full(model: nn.Module, inputs: MethodInputs) -> nn.Module:
     return model.requires_grad_(True)
 
@@ -165,16 +144,8 @@ def _save_pretrained(model: nn.Module, path: Path) -> None:
 # --- lora / ia3: peft --------------------------------------------------------------------------
 
 
-def _peft():
-    try:
-        import peft
-    except ImportError as e:
-        raise LangNeuronsError("lora and ia3 need peft: pip install 'langneurons[baselines]'") from e
-    return peft
-
-
 def _build_lora(model: nn.Module, inputs: MethodInputs) -> nn.Module:
-    peft = _peft()
+    peft = require_peft()
     targets = inputs.lora_targets or _module_regex(model, inputs.projections)
     config = peft.LoraConfig(
         r=inputs.lora_r,
@@ -189,7 +160,7 @@ def _build_lora(model: nn.Module, inputs: MethodInputs) -> nn.Module:
 def _build_ia3(model: nn.Module, inputs: MethodInputs) -> nn.Module:
     """IA3 on the FFN projections; the down projection is the feedforward one (its input is scaled,
     i.e. one learned factor per neuron)."""
-    peft = _peft()
+    peft = require_peft()
     feedforward = _module_regex(model, ("down",)) if "down" in inputs.projections else []
     config = peft.IA3Config(
         target_modules=_module_regex(model, inputs.projections),
@@ -206,15 +177,11 @@ def _get_peft_model(peft, model: nn.Module, config) -> nn.Module:
         raise LangNeuronsError(f"peft cannot apply {config.peft_type.value}: {str(e).splitlines()[0]}") from e
 
 
-def _load_peft(model: nn.Module, path: Path) -> nn.Module:
-    return _peft().PeftModel.from_pretrained(model, path)
-
-
 METHODS: dict[str, Method] = {
     "neurons": Method(
         _build_neurons,
         _save_pretrained,
-        _load_neurons,
+        load_neurons,
         "sparse",
         frozenset({"neurons", "projections"}),
         selection="lape",
@@ -222,21 +189,21 @@ METHODS: dict[str, Method] = {
     "random": Method(
         _build_neurons,
         _save_pretrained,
-        _load_neurons,
+        load_neurons,
         "sparse",
         frozenset({"neurons", "projections", "random_match"}),
         selection="random",
     ),
-    "ffn": Method(_build_ffn, _save_ffn, _load_ffn, "dense", frozenset({"projections"})),
+    "ffn": Method(_build_ffn, _save_ffn, load_ffn, "dense", frozenset({"projections"})),
     "full": Method(_build_full, _save_pretrained, None, "dense"),
     "lora": Method(
         _build_lora,
         _save_pretrained,
-        _load_peft,
+        load_peft,
         "sparse",
         frozenset({"projections", "lora_r", "lora_alpha", "lora_targets"}),
     ),
-    "ia3": Method(_build_ia3, _save_pretrained, _load_peft, "sparse", frozenset({"projections"})),
+    "ia3": Method(_build_ia3, _save_pretrained, load_peft, "sparse", frozenset({"projections"})),
 }
 """Method name -> how to build, save and load it."""
 
@@ -244,9 +211,3 @@ METHODS: dict[str, Method] = {
 def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     """Name -> parameter for what the optimizer updates (names as ``named_parameters`` gives them)."""
     return {n: p for n, p in model.named_parameters() if p.requires_grad}
-
-
-def merged(model: nn.Module) -> nn.Module:
-    """A plain HF model: adapters (ours, peft's) merged into the weights; plain models pass through."""
-    merge = getattr(model, "merge_and_unload", None)
-    return merge() if merge is not None else model

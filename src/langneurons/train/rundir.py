@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any, Literal
 
+from ..adapters.detect import DONE_FILE, RUN_FILE, read_run
 from ..core.atomic import write_text
 from ..core.errors import LangNeuronsError
 
-RUN_FILE = "run.json"
-DONE_FILE = "DONE"
-ADAPTER_DIR = "adapter"
 CHECKPOINTS_DIR = "checkpoints"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-def read_run(run: Path) -> dict[str, Any]:
-    """``run.json`` of a run directory, or a one-line error saying it is not one."""
-    try:
-        return json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise LangNeuronsError(
-            f"{run} is not a training run (no {RUN_FILE}); pass the --out of `langneurons train`"
-        ) from e
-    except (OSError, ValueError) as e:
-        raise LangNeuronsError(
-            f"{run / RUN_FILE} is unreadable ({e}); re-run training with --overwrite"
-        ) from e
 
 
 def is_done(run: Path) -> bool:

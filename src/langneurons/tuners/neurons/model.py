@@ -229,7 +229,7 @@ class NeuronModel(nn.Module):
                 f"{directory} was trained on ({config.base_fingerprint}, {config.base_model_id!r}); "
                 "load that base model"
             )
-        tensors = _read_adapter(Path(directory), config)
+        tensors = read_adapter_tensors(Path(directory), config)
         try:
             raw = {
                 lang: [tensors.pop(f"layers.{i}.{lang}.indices") for i in range(shape["num_layers"])]
@@ -406,7 +406,8 @@ def _check_overlap(by_language: dict[str, list[torch.Tensor]], overlap: str) -> 
 
 
 
-def _read_adapter(directory: Path, config: NeuronTuningConfig) -> dict[str, torch.Tensor]:
+def read_adapter_tensors(directory: Path, config: NeuronTuningConfig) -> dict[str, torch.Tensor]:
+    """The tensors (deltas and indices) of a saved adapter, checked against the SHA-256 its config records."""
     path = directory / ADAPTER_NAME
     if not path.is_file():
         raise LangNeuronsError(f"no {ADAPTER_NAME} in {directory}; pass a directory save_pretrained wrote")
