@@ -1,4 +1,4 @@
-"""Corpora: language labels, the UDHR, local files, Hugging Face datasets, packing text into token windows."""
+"""Corpora: language labels, the UDHR, the Bible, local files, Hugging Face datasets, packing text into windows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from ..core.errors import LangNeuronsError
 from .base import DEFAULT_FRACTIONS, SPLITS, Corpus, ParallelCorpus, Split, hash_split
+from .bible import BIBLE_SPLITS, BibleCorpus
 from .files import LocalCorpus
 from .flores import FloresCorpus
 from .hub import HubCorpus
@@ -16,13 +17,15 @@ from .windows import token_windows
 
 
 def load_corpus(spec: str = "udhr", **kwargs: Any) -> Corpus:
-    """Open a corpus: ``udhr``, ``flores`` (FLORES+, online), a folder or ``.txt``/``.jsonl`` file, or
-    ``hf:<dataset>[:<config>]``.
+    """Open a corpus: ``udhr``, ``bible`` (offline), ``flores`` (FLORES+, online), a folder or ``.txt``/``.jsonl``
+    file, or ``hf:<dataset>[:<config>]``.
 
-    Keyword arguments go to the corpus class (``UDHRCorpus``, ``LocalCorpus`` or ``HubCorpus``).
+    Keyword arguments go to the corpus class (``UDHRCorpus``, ``BibleCorpus``, ``LocalCorpus`` or ``HubCorpus``).
     """
     if spec.strip().lower() == "udhr":
         return UDHRCorpus(**kwargs)
+    if spec.strip().lower() == "bible":
+        return BibleCorpus(**kwargs)
     if spec.strip().lower() == "flores":
         return FloresCorpus(**kwargs)
     if spec.startswith("hf:"):
@@ -32,27 +35,31 @@ def load_corpus(spec: str = "udhr", **kwargs: Any) -> Corpus:
         return HubCorpus(dataset, config or None, **kwargs)
     if Path(spec).exists():
         return LocalCorpus(spec, **kwargs)
-    raise LangNeuronsError(f"corpus {spec!r} is not 'udhr', 'flores', 'hf:<dataset>[:<config>]' or an existing "
-                           "folder or .txt/.jsonl file; pass one of those")
+    raise LangNeuronsError(f"corpus {spec!r} is not 'udhr', 'bible', 'flores', 'hf:<dataset>[:<config>]' or an "
+                           "existing folder or .txt/.jsonl file; pass one of those")
 
 
 def list_languages(*, corpus: str = "udhr") -> list[str]:
-    """Print the languages a corpus holds, with their names where known.
+    """Print the languages a corpus holds, with their names (and the translation read, where a corpus says).
 
     Args:
-        corpus: udhr, flores, a directory of <language>.txt/.jsonl files, a .jsonl file, or hf:<dataset>.
+        corpus: udhr, bible, flores, a directory of <language>.txt/.jsonl files, a .jsonl file, or hf:<dataset>.
     """
-    languages = load_corpus(corpus).languages()
+    source = load_corpus(corpus)
+    languages = source.languages()
+    describe = getattr(source, "describe", language_name)
     for label in languages:
-        print(f"{label}\t{language_name(label) or ''}")
+        print(f"{label}\t{describe(label) or ''}")
     return languages
 
 
 __all__ = [
+    "BIBLE_SPLITS",
     "DEFAULT_FRACTIONS",
     "SPLITS",
     "UDHR_SPLITS",
     "UDHR_VERSION",
+    "BibleCorpus",
     "Corpus",
     "FloresCorpus",
     "HubCorpus",
