@@ -57,8 +57,10 @@ class NeuronDelta(nn.Module):
 
         k = {lang: int(idx.numel()) for lang, idx in indices.items()}
         shape = (lambda n: (n, hidden_size)) if kind == "rows" else (lambda n: (hidden_size, n))
-        self.weight = nn.ParameterDict({lang: zeros(*shape(n)) for lang, n in k.items()})
-        self.bias = nn.ParameterDict({lang: zeros(n) for lang, n in k.items()}) if bias else None
+        # Pairs, not a dict: ParameterDict sorts a dict's keys, which would pair one language's deltas
+        # with another's indices whenever the languages are not in sorted order.
+        self.weight = nn.ParameterDict([(lang, zeros(*shape(n))) for lang, n in k.items()])
+        self.bias = nn.ParameterDict([(lang, zeros(n)) for lang, n in k.items()]) if bias else None
         index = torch.cat([idx.to(torch.long) for idx in indices.values()]) + offset
         self.register_buffer("index", index.to(device), persistent=False)
 
