@@ -201,7 +201,8 @@ def test_language_without_neurons_keeps_the_others_aligned(order):
 # ---- extras --------------------------------------------------------------------------------------------
 
 
-def test_per_language_budget_keeps_lowest_entropy_neurons():
+def test_per_language_budget_with_top_rate_caps_within_the_cut():
+    # per_language_budget is the old name of budget=N; with top_rate its candidates are top_rate's cut
     counts, n = realistic_counts(5, (4, 200, 4))
     stats = make_stats(counts, n)
     full = identify(stats, top_rate=0.1)
@@ -215,7 +216,7 @@ def test_per_language_budget_keeps_lowest_entropy_neurons():
         dropped = set(everything) - kept
         if dropped:
             assert max(entropy[list(kept)]) <= min(entropy[list(dropped)])
-    assert capped.params["per_language_budget"] == 5
+    assert capped.params["budget"] == "5" and capped.params["top_rate"] == 0.1
 
 
 def test_max_languages_per_neuron_drops_shared_neurons():
@@ -283,7 +284,7 @@ def test_gated_comes_from_the_architecture_when_not_recorded():
         (dict(activation_bar_ratio=0.0), "activation_bar_ratio=0.0 gives rank 0"),
         (dict(filter_rate=1.5), "filter_rate=1.5"),
         (dict(mode="clever"), "unknown LAPE mode"),
-        (dict(per_language_budget=0), "per_language_budget=0 keeps nothing"),
+        (dict(per_language_budget=0), "budget 0 keeps no neuron"),
         (dict(max_languages_per_neuron=-1), "max_languages_per_neuron=-1 keeps nothing"),
     ],
 )

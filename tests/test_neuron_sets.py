@@ -135,7 +135,8 @@ def test_summary_counts_and_trainable_weights():
     assert "tiny: 3 layers x 10 neurons, hidden 4, gated FFN; top_rate=0.01" in text
     assert "2 0 2" in text and "(union)" in text
     non_gated = small().summary(FFNShape(3, 10, 4, gated=False, architecture="gpt2"))
-    assert non_gated.rows[0].trainable_weights == 4 * 2 * 4 and non_gated.rows[0].percent_of_model is None
+    # GPT-2: a row of c_fc, its bias entry and a column of c_proj
+    assert non_gated.rows[0].trainable_weights == 4 * (2 * 4 + 1) and non_gated.rows[0].percent_of_model is None
     assert small(hidden_size=None).summary().rows[0].trainable_weights is None
 
 

@@ -50,6 +50,7 @@ def _add_param(parser: argparse.ArgumentParser, param: inspect.Parameter, tp: An
     origin = typing.get_origin(tp)
     positional = param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)
     has_default = param.default is not inspect.Parameter.empty
+    help_text = help_text.replace("%", "%%")  # argparse formats help with %: "0.5%" must stay literal
     kwargs: dict[str, Any] = {"help": help_text}
     if has_default and param.default is not None and tp is not bool:
         kwargs["help"] = f"{help_text} (default: {param.default})".strip()

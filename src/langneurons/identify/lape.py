@@ -10,6 +10,12 @@ neuron fires for few languages. Selection follows the original code (Tang et al.
 3. ``t_bar`` = value at rank ``round(activation_bar_ratio * M)``; a kept neuron goes to every language
    whose probability exceeds it (so to several languages, or to none).
 
+A ``budget`` (:mod:`.budget`) sizes every language's set instead: the neuron count, or the share of the
+base model's parameters, is filled in LAPE order (lowest entropy first) from the neurons the language is
+assigned (step 3). Its candidates are all the neurons that pass the filter, unless ``top_rate`` is also
+given, which then bounds them to step 2's cut (so a budget also works as a cap). A language with fewer
+assigned candidates keeps them all; the set records the shortfall and a warning names it.
+
 ``mode="fixed"`` (default) computes in float64, never selects an excluded neuron (if fewer pass the
 filter, fewer are kept) and never selects a neuron that is silent in every language; ties are broken by
 position. On real counts it selects what the original does. ``mode="original"`` repeats the original's
@@ -19,15 +25,18 @@ keyed by language name, so a language without neurons cannot shift the others.
 
 from __future__ import annotations
 
+import sys
+import warnings
 from typing import Literal
 
 import torch
 
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
-from ..models import FFN_REGISTRY, model_shape
+from ..models import FFN_REGISTRY, model_shape, weights_per_neuron
 from ..neuronsets.format import NeuronSet, split_by_layer
-from .stats import MODEL_KEYS, LanguageStats, check_same_model, load_stats_dir
+from .budget import Budget, shortfall_message
+from .stats import MODEL_KEYS, NON_SETTING_KEYS, LanguageStats, check_same_model, load_stats_dir
 
 
 def lape_scores(probs: torch.Tensor) -> torch.Tensor:
@@ -49,16 +58,17 @@ def _rank_value(flat: torch.Tensor, rate: float, name: str) -> torch.Tensor:
 
 
 def _select(
-    probs: torch.Tensor, top_rate: float, filter_rate: float | None, mode: str
+    probs: torch.Tensor, top_rate: float | None, filter_rate: float | None, mode: str
 ) -> tuple[torch.Tensor, float | None]:
-    """Flat indices of the kept neurons in ascending entropy, and ``t_filter``."""
+    """Flat indices of the kept neurons in ascending entropy (all that pass when ``top_rate`` is None), and
+    ``t_filter``."""
     entropy = lape_scores(probs)
     flat_probs = probs.flatten()
     t_filter = None
     if filter_rate:
         t_filter = _rank_value(flat_probs, filter_rate, "filter_rate").item()
         entropy[(probs > t_filter).sum(-1) == 0] = torch.inf
-    k = round(top_rate * entropy.numel())
+    k = entropy.numel() if top_rate is None else round(top_rate * entropy.numel())
     if not 1 <= k <= entropy.numel():
         raise LangNeuronsError(
             f"top_rate={top_rate} keeps {k} of {entropy.numel()} neurons; "
@@ -73,14 +83,12 @@ def _select(
     return index[:k][keep], t_filter
 
 
-def _restrict(
-    assigned: torch.Tensor, per_language_budget: int | None, max_languages: int | None
-) -> torch.Tensor:
-    """Drop neurons of too many languages, then cap each language to its lowest-entropy neurons."""
+def _restrict(assigned: torch.Tensor, budget: int | None, max_languages: int | None) -> torch.Tensor:
+    """Drop neurons of too many languages, then keep each language's ``budget`` lowest-entropy neurons."""
     if max_languages is not None:
         assigned = assigned & (assigned.sum(-1, keepdim=True) <= max_languages)
-    if per_language_budget is not None:
-        assigned = assigned & (assigned.long().cumsum(0) <= per_language_budget)
+    if budget is not None:
+        assigned = assigned & (assigned.long().cumsum(0) <= budget)
     return assigned
 
 
@@ -125,13 +133,48 @@ def _gated(meta: dict[str, str]) -> bool:
     return spec.gated if spec else True
 
 
+def _budget(budget: str | int | None, per_language_budget: int | None, top_rate: float | None,
+            mode: str) -> Budget | None:
+    """The one budget of ``budget`` and its old alias ``per_language_budget``, checked before any compute."""
+    if budget is not None and per_language_budget is not None:
+        raise LangNeuronsError("budget and per_language_budget are the same setting (the latter is an alias); "
+                               "give budget only")
+    chosen = budget if budget is not None else per_language_budget
+    if chosen is None:
+        return None
+    if mode == "original" and top_rate is None:
+        raise LangNeuronsError("mode 'original' reproduces the original's top_rate cut; give top_rate with a "
+                               "budget, or use mode 'fixed'")
+    return Budget.parse(chosen)
+
+
+def _total_params(pool: list[LanguageStats], given: int | None, needed: bool) -> int | None:
+    """The base model's parameter count: given, recorded with the statistics, or (when ``needed``) read
+    from the model's config; None when unknown."""
+    if given is not None:
+        if given < 1:
+            raise LangNeuronsError(f"total_params={given} is not a parameter count; give a positive number")
+        return given
+    recorded = pool[0].metadata.get("total_params", "")
+    if recorded.isdigit():
+        return int(recorded)
+    if needed:
+        try:
+            return model_shape(pool[0].metadata.get("model_id", ""))[1]
+        except LangNeuronsError:
+            return None
+    return None
+
+
 def identify(
     stats: list[LanguageStats],
     *,
-    top_rate: float = 0.01,
+    top_rate: float | None = None,
     filter_rate: float | None = 0.95,
     activation_bar_ratio: float = 0.95,
     languages: list[str] | None = None,
+    budget: str | int | None = None,
+    total_params: int | None = None,
     per_language_budget: int | None = None,
     max_languages_per_neuron: int | None = None,
     mode: Literal["original", "fixed"] = "fixed",
@@ -139,53 +182,67 @@ def identify(
     """Select language-specific neurons with LAPE (METHOD.md section 2), relative to the pool of languages.
 
     ``languages`` picks the pool from ``stats`` (all by default): "specific" is always relative to it.
-    ``filter_rate`` 0 or None disables the filter, as in the original. ``per_language_budget`` keeps
-    each language's N lowest-entropy neurons; ``max_languages_per_neuron`` drops neurons that belong to
-    more than N languages (applied first). Everything needed to reproduce the set is recorded in it.
+    ``filter_rate`` 0 or None disables the filter, as in the original. ``top_rate`` defaults to 0.01
+    without a budget. ``budget`` (``700`` neurons or ``"0.5%"`` of the base model's ``total_params``,
+    which defaults to the count recorded with the statistics) fills each language's set in LAPE order;
+    ``per_language_budget`` is its old name for a count. ``max_languages_per_neuron`` drops neurons that
+    belong to more than N languages (applied first). Everything needed to reproduce the set is recorded.
     """
     if mode not in ("original", "fixed"):
         raise LangNeuronsError(f"unknown LAPE mode {mode!r}; use 'fixed' or 'original'")
-    limits = {"per_language_budget": per_language_budget, "max_languages_per_neuron": max_languages_per_neuron}
-    for name, value in limits.items():
-        if value is not None and value < 1:
-            raise LangNeuronsError(f"{name}={value} keeps nothing; use a positive number or leave it unset")
+    chosen = _budget(budget, per_language_budget, top_rate, mode)
+    if max_languages_per_neuron is not None and max_languages_per_neuron < 1:
+        raise LangNeuronsError(f"max_languages_per_neuron={max_languages_per_neuron} keeps nothing; use a "
+                               "positive number or leave it unset")
+    top_rate = 0.01 if top_rate is None and chosen is None else top_rate
     pool = _pool(stats, languages)
+    meta = pool[0].metadata
+    num_layers, ffn_size = pool[0].shape
+    hidden = int(meta["hidden_size"]) if "hidden_size" in meta else None
+    per_neuron = weights_per_neuron(hidden, _gated(meta), meta.get("architecture")) if hidden else None
+    total = _total_params(pool, total_params, chosen is not None and chosen.percent is not None)
+    target = chosen.neurons_for(per_neuron, total, num_layers * ffn_size) if chosen else None
+
     over_zero = torch.stack([s.over_zero for s in pool], dim=-1)
     n_tokens = torch.tensor([s.n_tokens for s in pool])
     probs = over_zero / n_tokens if mode == "original" else over_zero.double() / n_tokens.double()
-    num_layers, ffn_size, _ = probs.shape
-
     index, t_filter = _select(probs, top_rate, filter_rate, mode)
     t_bar = _rank_value(probs.flatten(), activation_bar_ratio, "activation_bar_ratio").item()
     assigned = probs.reshape(-1, len(pool))[index] > t_bar  # [kept, K], kept in ascending entropy
-    assigned = _restrict(assigned, per_language_budget, max_languages_per_neuron)
+    assigned = _restrict(assigned, target, max_languages_per_neuron)
 
-    indices = {
-        s.language: split_by_layer(torch.sort(index[assigned[:, k]]).values, num_layers, ffn_size)
-        for k, s in enumerate(pool)
-    }
     names = [s.language for s in pool]
+    indices = {
+        lang: split_by_layer(torch.sort(index[assigned[:, k]]).values, num_layers, ffn_size)
+        for k, lang in enumerate(names)
+    }
     params = {
         "method": "lape",
         "mode": mode,
         "top_rate": top_rate,
         "filter_rate": filter_rate,
         "activation_bar_ratio": activation_bar_ratio,
-        "per_language_budget": per_language_budget,
         "max_languages_per_neuron": max_languages_per_neuron,
         "pool": names,
         "t_filter": t_filter,
         "t_bar": t_bar,
         "kept": len(index),
+        "total_params": total,
+        "weights_per_neuron": per_neuron,
     }
-    meta = pool[0].metadata
-    corpus_keys = sorted({k for s in pool for k in s.metadata} - set(MODEL_KEYS) - {"langneurons_version"})
+    if chosen is not None:
+        counts = {lang: int(assigned[:, k].sum()) for k, lang in enumerate(names)}
+        params.update(chosen.describe(counts, target, per_neuron, total))
+        message = shortfall_message(params)
+        if message:
+            warnings.warn(message, stacklevel=2)
+    corpus_keys = sorted({k for s in pool for k in s.metadata} - set(MODEL_KEYS) - NON_SETTING_KEYS)
     return NeuronSet(
         names,
         indices,
         num_layers,
         ffn_size,
-        hidden_size=int(meta["hidden_size"]) if "hidden_size" in meta else None,
+        hidden_size=hidden,
         gated=_gated(meta),
         architecture=meta.get("architecture"),
         model_id=meta.get("model_id"),
@@ -201,10 +258,12 @@ def identify_files(
     stats: str,
     *,
     out: str,
-    top_rate: float = 0.01,
+    top_rate: float | None = None,
     filter_rate: float = 0.95,
     activation_bar_ratio: float = 0.95,
     languages: list[str] | None = None,
+    budget: str | None = None,
+    total_params: int | None = None,
     per_language_budget: int | None = None,
     max_languages_per_neuron: int | None = None,
     mode: Literal["original", "fixed"] = "fixed",
@@ -214,29 +273,41 @@ def identify_files(
     Args:
         stats: Directory of ``<language>.safetensors`` files written by ``langneurons record``.
         out: Neuron-set file to write (``.safetensors``).
-        top_rate: Fraction of all neurons kept (lowest entropy first); the 2025 paper uses up to 0.05.
+        top_rate: Fraction of all neurons kept, lowest entropy first (default 0.01; the 2025 paper uses up to
+            0.05); with --budget it bounds the candidates, which are otherwise all neurons that pass the filter.
         filter_rate: Percentile of activation probabilities a neuron must exceed in some language (0 = off).
         activation_bar_ratio: Percentile a kept neuron's probability must exceed for a language to get it.
         languages: The pool (default: every language in the directory); specificity is relative to it.
-        per_language_budget: Keep at most this many neurons per language (lowest entropy first).
+        budget: Neurons per language, filled lowest entropy first: a count (700) or a share of the base
+            model's parameters (0.5%); a language with fewer candidates keeps them all (with a warning).
+        total_params: The base model's parameter count for a share budget (default: recorded with the
+            statistics, else read from the model's config).
+        per_language_budget: Old name of --budget as a neuron count (an alias; give one of the two).
         max_languages_per_neuron: Drop neurons assigned to more than this many languages.
         mode: ``fixed`` (float64, no silent or filtered neurons kept) or ``original`` (bit-exact original code).
     """
+    _budget(budget, per_language_budget, top_rate, mode)  # refuse a bad budget before reading anything
     with hold_lock(out):  # one run per output file
-        neuron_set = identify(
-            load_stats_dir(stats, languages),
-            top_rate=top_rate,
-            filter_rate=filter_rate,
-            activation_bar_ratio=activation_bar_ratio,
-            per_language_budget=per_language_budget,
-            max_languages_per_neuron=max_languages_per_neuron,
-            mode=mode,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            neuron_set = identify(
+                load_stats_dir(stats, languages),
+                top_rate=top_rate,
+                filter_rate=filter_rate,
+                activation_bar_ratio=activation_bar_ratio,
+                budget=budget,
+                total_params=total_params,
+                per_language_budget=per_language_budget,
+                max_languages_per_neuron=max_languages_per_neuron,
+                mode=mode,
+            )
         neuron_set.save(out)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
     try:
         shape, total = model_shape(neuron_set.model_id or "")
-    except LangNeuronsError:  # the model is not at hand: counts without percentages
+    except LangNeuronsError:  # the model is not at hand: the recorded shape and parameter count
         shape, total = None, None
-    print(neuron_set.summary(shape, total_params=total))
+    print(neuron_set.summary(shape, total_params=neuron_set.total_params or total))
     print(f"wrote {out}")
     return neuron_set

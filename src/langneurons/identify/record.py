@@ -23,7 +23,7 @@ from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
 from ..corpus import load_corpus, resolve_language, token_windows
 from ..models import ffn_layers, ffn_shape, load_model, model_fingerprint, model_id
-from .stats import LanguageStats
+from .stats import NON_SETTING_KEYS, LanguageStats
 
 
 @dataclass
@@ -123,6 +123,7 @@ def _settings(model: nn.Module, corpus_name: str, corpus_version: str, split: st
         "architecture": shape.architecture,
         "hidden_size": str(shape.hidden_size),
         "gated": str(shape.gated),
+        "total_params": str(sum(p.numel() for p in model.parameters())),
         "corpus": corpus_name,
         "corpus_version": corpus_version,
         "split": split,
@@ -140,8 +141,7 @@ def _already_done(path: Path, settings: dict[str, str]) -> bool:
         old = LanguageStats.load(path)
     except LangNeuronsError:
         return False
-    ignore = {"langneurons_version"}
-    return all(old.metadata.get(k) == v for k, v in settings.items() if k not in ignore)
+    return all(old.metadata.get(k) == v for k, v in settings.items() if k not in NON_SETTING_KEYS)
 
 
 def record(

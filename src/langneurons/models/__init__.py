@@ -19,6 +19,7 @@ from .registry import (
     ffn_layers,
     ffn_shape,
     ffn_spec,
+    weights_per_neuron,
 )
 
 __all__ = [
@@ -41,4 +42,5 @@ __all__ = [
     "model_shape",
     "resolve_model",
     "torch_dtype",
+    "weights_per_neuron",
 ]

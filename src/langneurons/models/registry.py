@@ -32,6 +32,9 @@ class FFNSpec:
     fused_gate_up: bool = False
     conv1d: bool = False
     """GPT-2's ``Conv1D`` stores weights transposed: ``[in, out]``."""
+    bias: bool = False
+    """The row projections (gate, up) carry a bias, whose entry ``j`` neuron ``j`` owns too. Where a bias is
+    optional (Llama's ``mlp_bias``) the usual bias-free layout is assumed in weight counts."""
 
     @property
     def gated(self) -> bool:
@@ -53,8 +56,9 @@ FFN_REGISTRY: dict[str, FFNSpec] = {
     "cohere": _LLAMA_LIKE,
     "olmo2": _LLAMA_LIKE,
     "phi3": FFNSpec(layers=_DECODER, mlp="mlp", up="gate_up_proj", down="down_proj", act="activation_fn", fused_gate_up=True),
-    "gpt2": FFNSpec(layers=("transformer.h",), mlp="mlp", up="c_fc", down="c_proj", act="act", conv1d=True),
-    "bloom": FFNSpec(layers=("transformer.h",), mlp="mlp", up="dense_h_to_4h", down="dense_4h_to_h", act="gelu_impl"),
+    "gpt2": FFNSpec(layers=("transformer.h",), mlp="mlp", up="c_fc", down="c_proj", act="act", conv1d=True, bias=True),
+    "bloom": FFNSpec(layers=("transformer.h",), mlp="mlp", up="dense_h_to_4h", down="dense_4h_to_h", act="gelu_impl",
+                     bias=True),
 }
 """``config.model_type`` -> FFN layout. To support a new architecture, add one entry here."""
 
@@ -151,8 +155,16 @@ class FFNShape:
 
     @property
     def weights_per_neuron(self) -> int:
-        """Weights a neuron owns: a row of gate and up and a column of down (no gate: 2 x hidden)."""
-        return (3 if self.gated else 2) * self.hidden_size
+        """Weights a neuron owns (see :func:`weights_per_neuron`)."""
+        return weights_per_neuron(self.hidden_size, self.gated, self.architecture)
+
+
+def weights_per_neuron(hidden_size: int, gated: bool, architecture: str | None = None) -> int:
+    """Weights a neuron owns: a row of gate and up and a column of down (non-gated: a row of up and a column
+    of down), plus its entry of each row projection's bias where the architecture has one (METHOD.md 3)."""
+    spec = FFN_REGISTRY.get(architecture or "")
+    rows = 2 if gated else 1
+    return (rows + 1) * hidden_size + (rows if spec is not None and spec.bias else 0)
 
 
 def ffn_shape(model: nn.Module) -> FFNShape:

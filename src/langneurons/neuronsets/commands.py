@@ -15,13 +15,15 @@ def _names(languages: list[str]) -> list[str]:
 
 
 def neurons_show(file: str, *, model: str | None = None, total_params: int | None = None) -> str:
-    """Print a neuron set's languages, neurons per layer and the weights that training them would touch.
+    """Print a neuron set's languages, neurons per layer, the weights training them would touch and their
+    share of the base model's parameters.
 
     Args:
         file: Neuron set (``.safetensors``) written by langneurons.
         model: Model (embedded name, hub id or directory) to check the set against and to count its
             parameters; only its config is read.
-        total_params: The model's parameter count, for the percentage column (overrides ``--model``'s).
+        total_params: The base model's parameter count, for the percentage column (overrides ``--model``'s;
+            default: the count recorded when the set was identified).
     """
     neurons = NeuronSet.load(file)
     shape = None

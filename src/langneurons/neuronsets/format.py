@@ -21,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 
 from ..core.atomic import atomic_path, write_safetensors
 from ..core.errors import LangNeuronsError
-from ..models.registry import FFNShape
+from ..models.registry import FFNShape, weights_per_neuron
 
 FORMAT = "langneurons.neuron_set"
 FORMAT_VERSION = 1
@@ -46,6 +46,14 @@ def to_global(layers: Layers, ffn_size: int) -> torch.Tensor:
     if not layers:
         return torch.zeros(0, dtype=torch.int64)
     return torch.cat([t + i * ffn_size for i, t in enumerate(layers)])
+
+
+def parameter_share(weights: int, total_params: int) -> float:
+    """``weights`` as a percentage of the BASE model's ``total_params`` (never counting an adapter's own
+    parameters): the one share that ``neurons show``, ``identify --budget`` and ``train`` report."""
+    if total_params <= 0:
+        raise LangNeuronsError(f"a model of {total_params} parameters; give the base model's parameter count")
+    return 100.0 * weights / total_params
 
 
 def shared_count(a: Layers, b: Layers) -> int:
@@ -168,6 +176,24 @@ class NeuronSet:
     def count(self, language: str) -> int:
         return sum(len(t) for t in self.layers(language))
 
+    @property
+    def weights_per_neuron(self) -> int | None:
+        """Weights one neuron owns in this model (None when the hidden size was not recorded)."""
+        return weights_per_neuron(self.hidden_size, self.gated, self.architecture) if self.hidden_size else None
+
+    @property
+    def total_params(self) -> int | None:
+        """The base model's parameter count, when identification recorded it."""
+        total = self.params.get("total_params")
+        return total if type(total) is int and total > 0 else None
+
+    def share(self, language: str, total_params: int | None = None) -> float | None:
+        """Percent of the base model's parameters that training ``language``'s neurons touches (None if unknown)."""
+        total, per_neuron = total_params or self.total_params, self.weights_per_neuron
+        if total is None or per_neuron is None:
+            return None
+        return parameter_share(self.count(language) * per_neuron, total)
+
     def _pick(self, languages: list[str] | None) -> list[str]:
         languages = self.languages if languages is None else list(languages)
         for lang in languages:
@@ -232,12 +258,13 @@ class NeuronSet:
             )
 
     def summary(self, shape: FFNShape | None = None, *, total_params: int | None = None) -> NeuronSetSummary:
-        """Neurons per language and layer, and the weights (and model share) that training them touches."""
+        """Neurons per language and layer, and the weights (and share of the base model) training them touches.
+
+        ``total_params`` defaults to the count recorded in the set's params at identification."""
         if shape is not None:
             self.validate(shape)
-            per_neuron: int | None = shape.weights_per_neuron
-        else:
-            per_neuron = (3 if self.gated else 2) * self.hidden_size if self.hidden_size else None
+        per_neuron = shape.weights_per_neuron if shape is not None else self.weights_per_neuron
+        total_params = total_params or self.total_params
         groups = [(lang, self.layers(lang)) for lang in self.languages]
         if len(self.languages) > 1:
             groups.append(("(union)", self.union()))
@@ -245,7 +272,7 @@ class NeuronSet:
         for name, layers in groups:
             n = sum(len(t) for t in layers)
             weights = n * per_neuron if per_neuron is not None else None
-            pct = 100.0 * weights / total_params if weights is not None and total_params else None
+            pct = parameter_share(weights, total_params) if weights is not None and total_params else None
             rows.append(SummaryRow(name, n, [len(t) for t in layers], weights, pct))
         model = self.model_id or "unknown model"
         header = f"{model}: {self._shape_text()}, {'gated' if self.gated else 'non-gated'} FFN"
