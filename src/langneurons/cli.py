@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "identify": "langneurons.identify.lape:identify_files",
     "train": "langneurons.train:train",
     "merge": "langneurons.train:merge",
+    "export": "langneurons.export:export",
     "evaluate": "langneurons.evaluate:evaluate",
     "compare": "langneurons.evaluate:compare",
     "analyze": "langneurons.analysis.commands:analyze",

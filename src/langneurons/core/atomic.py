@@ -56,6 +56,18 @@ def scratch_dir(beside: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def replace_dir(tmp: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Put the fully written folder ``tmp`` in place of ``target`` (a crash leaves the old one or the new one)."""
+    tmp, target = Path(tmp), Path(target)
+    if not target.exists():
+        os.replace(tmp, target)
+        return
+    old = target.with_name(f".{target.name}.{os.getpid()}.old.tmp")
+    os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old)
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
