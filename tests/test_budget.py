@@ -10,6 +10,7 @@ import torch
 
 from langneurons.cli import main
 from langneurons.core.errors import LangNeuronsError
+from langneurons.experiment.config import ExperimentConfig
 from langneurons.identify.budget import Budget
 from langneurons.identify.lape import identify, lape_scores
 from langneurons.models.registry import FFNShape, ffn_shape
@@ -21,6 +22,7 @@ from tuner_cases import make_model, random_indices
 
 SHAPE = (4, 200, 4)  # layers, FFN width, languages
 TOTAL = 100_000  # a made-up base-model parameter count
+POOL = ["eng_Latn", "mlt_Latn", "cym_Latn"]
 
 
 def _stats(**meta):
@@ -202,3 +204,15 @@ def test_cli_budget_records_shares_and_warns_once_for_a_shortfall(tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith("warning: budget 500") and err.count("\n") == 1
     assert NeuronSet.load(out).params["shortfall"]
+
+
+# ---- experiments ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget, match", [("0.5", "identify.budget '0.5' is neither"), (0, "identify.budget 0 keeps"),
+                                           ("150%", "not a share")])
+def test_experiment_config_refuses_a_bad_budget_before_running(budget, match):
+    with pytest.raises(LangNeuronsError, match=match):
+        ExperimentConfig.from_dict({"pool": POOL, "identify": {"budget": budget}})
+    ok = ExperimentConfig.from_dict({"pool": POOL, "identify": {"budget": "0.5%"}})
+    assert ok.identify == {"budget": "0.5%"}

@@ -11,6 +11,7 @@ import yaml
 
 from ..core.errors import LangNeuronsError
 from ..corpus import normalize_language
+from ..identify.budget import Budget
 
 METHODS = ("neurons", "random", "ffn", "full", "lora", "ia3")
 ANALYSES = ("neurons", "training", "weights", "alignment")
@@ -125,6 +126,12 @@ class ExperimentConfig:
         for section in ("identify", "train", "evaluate", "screen"):
             if not isinstance(getattr(self, section), dict):
                 raise LangNeuronsError(f"{where}: {section} must be a mapping of settings")
+        budget = self.identify.get("budget", self.identify.get("per_language_budget"))
+        if budget is not None:  # a neuron count (700) or a share of the base model ("0.5%")
+            try:
+                Budget.parse(budget)
+            except LangNeuronsError as e:
+                raise LangNeuronsError(f"{where}: identify.{e}") from e
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
