@@ -24,15 +24,15 @@ from .deactivation import deactivation_matrix
 from .harness import Harness, builtin_tasks, hub_offline, require_lm_eval, unwrap
 from .intrinsic import score_texts
 from .paper_tasks import ENGLISH_TASKS, FloresCorpus, belebele_task, sib200_task
-from .results import Results, deactivation_table, load_results, markdown_table
-from .udhr_tasks import (
-    continuation_docs,
-    continuation_task,
-    display_name,
-    translation_docs,
-    translation_task,
-    write_jsonl,
+from .parallel_tasks import (
+    CONTINUATION_ITEMS,
+    TRANSLATION_ITEMS,
+    continuation_set,
+    score_continuation,
+    score_translation,
+    translation_set,
 )
+from .results import Results, deactivation_table, load_results, markdown_table
 
 OFFLINE_SUITES = ("intrinsic", "udhr")
 ONLINE_SUITES = ("flores", "belebele", "sib200", *ENGLISH_TASKS)
@@ -42,6 +42,7 @@ SUITE_GROUPS = {
     "english": ENGLISH_TASKS,
     "paper": ONLINE_SUITES,
     "all": OFFLINE_SUITES + ONLINE_SUITES,
+    "parallel": ("udhr",),  # continuation + translation on whatever corpus is evaluated (udhr, bible, ...)
 }
 ENGLISH = "eng_Latn"
 LM_EVAL_LABEL = "lm_eval"
@@ -178,6 +179,8 @@ class Planner:
     num_fewshot: int
     max_gen_toks: int
     limit: int | None
+    continuation_items: int | None = CONTINUATION_ITEMS
+    translation_items: int | None = TRANSLATION_ITEMS
 
     def intrinsic(self, label: str, read: Callable[[], list[str]]) -> Job:
         """Bits per byte of the texts ``read`` returns (read only when the job runs, not when cached)."""
@@ -203,17 +206,17 @@ class Planner:
         prefix = f"{self.corpus.name}_continuation"
 
         def run(s: Session) -> dict[str, float]:
-            docs = continuation_docs(held_out(self.corpus, label))
+            docs = continuation_set(held_out(self.corpus, label), self.continuation_items)
             if len(docs) < 2:
                 raise Skip(f"needs at least two held-out {self.corpus.name} documents for {label}")
-            name = f"{prefix}_{label}"
-            task = continuation_task(name, write_jsonl(s.workdir / f"{name}.jsonl", docs))
-            return prefixed(prefix, s.harness.run([task], limit=self.limit)[name])
+            return prefixed(prefix, score_continuation(s.harness, s.workdir, f"{prefix}_{label}", docs, limit=self.limit))
 
         return Job(prefix, label, _needs_lm_eval(run))
 
     def translation(self, label: str, corpus: Any = None) -> Job:
-        """Into and out of the pivot, on the corpus's test documents, with training documents as shots."""
+        """Into and out of the pivot, on the corpus's test documents, with training documents as shots
+        (a corpus passed in, FLORES+, is scored whole, as the paper does)."""
+        items = self.translation_items if corpus is None else None
         corpus, pivot = corpus or self.corpus, self.pivot
 
         def run(s: Session) -> dict[str, float]:
@@ -221,23 +224,11 @@ class Planner:
                 raise Skip(f"corpus {corpus.name} is not parallel; translation needs aligned documents")
             metrics: dict[str, float] = {}
             for direction, src, tgt in (("from", pivot, label), ("to", label, pivot)):
-
-                def docs(split: str, src=src, tgt=tgt) -> list[dict[str, str]]:
-                    pair = corpus.parallel(src, split), corpus.parallel(tgt, split)
-                    return translation_docs(*pair, display_name(src), display_name(tgt))
-
-                test, shots = docs("test"), docs("train")
+                test, shots = translation_set(corpus, src, tgt, items=items, num_fewshot=self.num_fewshot)
                 if not test:
                     raise Skip(f"no held-out {corpus.name} documents in both {src} and {tgt}")
-                name = f"{corpus.name}_{src}_{tgt}"
-                task = translation_task(
-                    name,
-                    write_jsonl(s.workdir / f"{name}.jsonl", test),
-                    write_jsonl(s.workdir / f"{name}.train.jsonl", shots) if shots else None,
-                    num_fewshot=self.num_fewshot,
-                    max_gen_toks=self.max_gen_toks,
-                )
-                scores = s.harness.run([task], limit=self.limit)[name]
+                scores = score_translation(s.harness, s.workdir, f"{corpus.name}_{src}_{tgt}", test, shots,
+                                           max_gen_toks=self.max_gen_toks, limit=self.limit)
                 metrics |= prefixed(f"{corpus.name}_{direction}_{pivot}", scores)
             return metrics
 
@@ -337,6 +328,8 @@ def evaluate(
     num_fewshot: int = 1,
     max_gen_toks: int = 256,
     limit: int | None = None,
+    continuation_items: int = CONTINUATION_ITEMS,
+    translation_items: int = TRANSLATION_ITEMS,
     dtype: str = "float32",
     device: str = "cpu",
     baseline: str | None = None,
@@ -352,10 +345,10 @@ def evaluate(
         adapter: A neuron adapter or peft adapter directory (or a run folder holding one) to attach in memory.
         languages: Languages to evaluate, e.g. mlt_Latn,eng_Latn (any code the corpus knows).
         out: Results JSON to write (re-running with the same settings reuses finished tasks).
-        suites: intrinsic (bits per byte), udhr (continuation + translation on the corpus), deactivation,
+        suites: intrinsic (bits per byte), udhr or parallel (continuation + translation on the corpus), deactivation,
             and from the hub: flores, belebele, sib200, mmlu, hellaswag, piqa, winogrande, arc_easy,
             arc_challenge; groups: offline, english (the six English tasks), paper (all hub suites), all.
-        corpus: Held-out text: udhr, flores (FLORES+ devtest, online), a directory of <language>.txt/.jsonl,
+        corpus: Held-out text: udhr, bible, flores (FLORES+ devtest, online), a directory of <language>.txt/.jsonl,
             a JSONL file or hf:<dataset>.
         neurons: Neuron-set file for the deactivation suite.
         name: Run name in tables (default: the adapter's folder name, else the model).
@@ -369,6 +362,8 @@ def evaluate(
         num_fewshot: Translation examples from the training split put before each prompt.
         max_gen_toks: Longest translation generated, in tokens.
         limit: At most this many documents per downstream task (for quick checks).
+        continuation_items: Held-out documents (spread over the test split) in the continuation task.
+        translation_items: Held-out documents (spread over the test split) per translation direction.
         dtype: float32, bfloat16 or float16.
         device: cpu, cuda, cuda:1, ...
         baseline: A results JSON of the base model: the Markdown table then shows deltas against it.
@@ -381,6 +376,8 @@ def evaluate(
         raise LangNeuronsError("no languages given; pass --languages, e.g. mlt_Latn,eng_Latn")
     if batch_size < 1:
         raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
+    if min(continuation_items, translation_items) < 1:
+        raise LangNeuronsError("--continuation-items and --translation-items must be at least 1")
     if max_bytes is not None and max_bytes < 0:
         raise LangNeuronsError(f"--max-bytes must be 0 (no cap) or more, not {max_bytes}")
     src = FloresCorpus() if corpus == "flores" else load_corpus(corpus)
@@ -396,12 +393,14 @@ def evaluate(
         "corpus": corpus, "corpus_version": getattr(src, "version", None), "split": "test", "pivot": pivot,
         "window": window, "stride": stride or window // 2, "max_bytes": max_bytes, "num_fewshot": num_fewshot,
         "max_gen_toks": max_gen_toks, "limit": limit, "dtype": dtype,
+        "continuation_items": continuation_items, "translation_items": translation_items,
         "neurons": neurons, "neurons_file": neurons and files_stamp(neurons),
         "first_token": "scored after a BOS (else EOS) prefix token",
     }  # fmt: skip
     with hold_lock(out):  # one run per results file
         results = Results(out, run_info(model, adapter, name, method), settings)
-        planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit)
+        planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit,
+                          continuation_items, translation_items)
         jobs = plan_jobs(planner, suites, languages, forgetting, tasks)
         jobs = [j for j in jobs if results.get(j.task, j.label) is None]
         hub = [j for j in jobs if j.hub]
