@@ -50,7 +50,7 @@ def test_the_demo_pipeline_runs_end_to_end(finished):
     methods = ("neurons", "random", "lora", "full")
     (target,) = json.loads((out / "settings.json").read_text())["targets"]
     assert target in LANGUAGES and target != "eng_Latn"
-    expected = {"identify", "screen", "evaluate:base", "report"} | {f"analysis:{k}" for k in
+    expected = {"identify", "screen", "evaluate:base", "study", "report"} | {f"analysis:{k}" for k in
                                                                     ("neurons", "training", "weights", "alignment")}
     expected |= {f"{step}:{m}-{target}" for m in methods for step in ("train", "evaluate")}
     assert set(steps) == expected
@@ -103,7 +103,7 @@ def test_a_rerun_does_nothing_and_a_killed_run_resumes(finished, monkeypatch):
     (out / "runs" / f"lora-{target}" / "DONE").unlink()
     experiment(str(config), out=str(out))
     downstream = [f"analysis:{k}" for k in ("neurons", "training", "weights", "alignment")]
-    assert ran == [f"train:lora-{target}", f"evaluate:lora-{target}", *downstream[1:], "report"]
+    assert ran == [f"train:lora-{target}", f"evaluate:lora-{target}", "study", *downstream[1:], "report"]
 
 
 def test_bad_configs_are_refused_before_anything_runs(tmp_path):

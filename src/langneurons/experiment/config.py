@@ -27,10 +27,13 @@ def _names(v: Any) -> bool:
 
 
 def _section(v: Any) -> bool:
-    """Settings passed on to a command: scalars, lists of scalars, or one level of ``{name: scalar}``."""
+    """Settings passed on to a command: scalars, lists of scalars, or one level of ``{name: scalar or list}``
+    (``lr: {neurons: [1.0e-4, 1.0e-3]}`` is a sweep)."""
+    def flat(x: Any) -> bool:
+        return _scalar(x) or (isinstance(x, list) and all(map(_scalar, x)))
+
     def value(x: Any) -> bool:
-        return _scalar(x) or (isinstance(x, list) and all(map(_scalar, x))) or (
-            isinstance(x, dict) and all(isinstance(k, str) and _scalar(y) for k, y in x.items()))
+        return flat(x) or (isinstance(x, dict) and all(isinstance(k, str) and flat(y) for k, y in x.items()))
 
     return isinstance(v, dict) and all(isinstance(k, str) and value(x) for k, x in v.items())
 
@@ -40,7 +43,8 @@ _KIND_NAMES = {
     "pool": "a list of languages", "targets": "'auto' or a list of languages", "num_targets": "a whole number",
     "neurons": "a file name", "methods": "a list of methods", "analyses": "a list of analyses",
     "identify": "a mapping of settings", "train": "a mapping of settings", "evaluate": "a mapping of settings",
-    "screen": "a mapping of settings", "figures": "a list of formats",
+    "screen": "a mapping of settings", "figures": "a list of formats", "seeds": "a list of whole numbers",
+    "sweep_seeds": "a whole number",
 }  # fmt: skip
 _KINDS = {name: (lambda v: isinstance(v, str)) for name in ("name", "model", "dtype", "device", "corpus", "pivot")}
 _KINDS |= {name: _names for name in ("pool", "methods", "analyses", "figures")}
@@ -48,6 +52,8 @@ _KINDS |= {name: _section for name in ("identify", "train", "evaluate", "screen"
 _KINDS |= {
     "targets": lambda v: v == "auto" or _names(v),
     "num_targets": lambda v: type(v) is int,
+    "seeds": lambda v: isinstance(v, list) and all(type(x) is int for x in v),
+    "sweep_seeds": lambda v: type(v) is int,
     "neurons": lambda v: v is None or isinstance(v, str),
 }
 
@@ -77,6 +83,10 @@ class ExperimentConfig:
     analyses: list[str] = field(default_factory=lambda: list(ANALYSES))
     figures: list[str] = field(default_factory=lambda: ["png", "svg"])
     """Formats of the analyses' figures; the report embeds their PNGs."""
+    seeds: list[int] = field(default_factory=lambda: [0])
+    """Every (method, target) is trained once per seed at its chosen learning rate and scored on test."""
+    sweep_seeds: int = 1
+    """How many of the first ``seeds`` the learning-rate sweep trains; the rest run only the chosen rate."""
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ExperimentConfig:
@@ -132,6 +142,37 @@ class ExperimentConfig:
                 Budget.parse(budget)
             except LangNeuronsError as e:
                 raise LangNeuronsError(f"{where}: identify.{e}") from e
+        self._check_protocol(where)
+
+    def _check_protocol(self, where: str) -> None:
+        """Seeds and learning-rate sweeps, refused before anything runs."""
+        if not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
+            raise LangNeuronsError(f"{where}: seeds must be distinct whole numbers >= 0, at least one (got {self.seeds})")
+        if not 1 <= self.sweep_seeds <= len(self.seeds):
+            raise LangNeuronsError(f"{where}: sweep_seeds must be between 1 and the number of seeds ({len(self.seeds)})")
+        if "seed" in self.train:
+            raise LangNeuronsError(f"{where}: train.seed is set by the protocol; list the seeds as seeds: [0, 1, 2]")
+        lr = self.train.get("lr")
+        if isinstance(lr, dict):
+            unused = sorted(set(lr) - set(self.methods))
+            if unused:
+                raise LangNeuronsError(f"{where}: train.lr names {', '.join(unused)}, which methods does not run; "
+                                       "remove it or add it to methods")
+        for method in self.methods:
+            rates = self.learning_rates(method)
+            if not rates or any(r is not None and (isinstance(r, bool) or not isinstance(r, int | float) or r <= 0)
+                                for r in rates):
+                raise LangNeuronsError(f"{where}: train.lr for {method} must be a positive number or a non-empty "
+                                       f"list of them (got {rates})")
+            if len(set(rates)) != len(rates):
+                raise LangNeuronsError(f"{where}: train.lr for {method} repeats a value ({rates})")
+
+    def learning_rates(self, method: str) -> list[float | None]:
+        """The rates swept for ``method`` (``[None]``: the preset's default)."""
+        lr = self.train.get("lr")
+        if isinstance(lr, dict):
+            lr = lr.get(method)
+        return list(lr) if isinstance(lr, list) else [lr]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -6,8 +6,10 @@ Everything lands in one directory (``--out``, default ``experiments/<name>``)::
     manifest.json            finished steps and their settings hashes (re-running skips them)
     stats/, neurons.safetensors
     screen.json              base bits per byte over the pool (picks ``auto`` targets)
-    runs/<method>-<language>/  training runs (``langneurons train``)
+    runs/<method>-<language>[-lr<rate>][-s<seed>]/  training runs (``langneurons train``)
     results/<name>.json      evaluation results (``langneurons evaluate``), base first
+    study/selection.json     each (method, target)'s learning rate, chosen on validation loss only
+    study/study.json, .md    mean ± 95 % interval over seeds per metric, paired neurons - random
     analysis/<kind>.json     analyses with their figures
     report.html              the report
 
@@ -34,14 +36,17 @@ from ..core.locking import hold_lock
 from ..corpus import load_corpus, normalize_language
 from ..corpus.pydocs import PYDOCS_LABEL
 from ..evaluate import evaluate, load_results, markdown_table, method_table
+from ..evaluate.aggregate import markdown, study_tables
 from ..evaluate.run import ENGLISH
 from ..identify.lape import identify
 from ..identify.record import record
 from ..identify.stats import load_stats_dir
-from ..report.render import report
+from ..report import report
 from ..train import train
+from ..train.rundir import read_run
 from .config import ExperimentConfig
 from .manifest import Manifest
+from .protocol import RunSpec, choose_lr, final_specs, summarize, sweep_specs
 
 
 @dataclass
@@ -67,7 +72,7 @@ class Experiment:
     def __init__(self, config: ExperimentConfig, out: str | Path):
         run_keys = ("model", "languages", "out", "corpus", "dtype", "device", "name", "method", "adapter")
         _check_keys("identify", config.identify, record, identify, fixed=run_keys + ("stats", "allow_short"))
-        _check_keys("train", config.train, train, fixed=run_keys + ("language", "neurons", "overwrite"))
+        _check_keys("train", config.train, train, fixed=run_keys + ("language", "neurons", "overwrite", "seed"))
         _check_keys("evaluate", config.evaluate, evaluate, fixed=run_keys + ("pivot", "baseline"))
         _check_keys("screen", config.screen, evaluate, fixed=run_keys + ("suites", "forgetting"))
         self.config = config
@@ -79,8 +84,8 @@ class Experiment:
     def neurons_path(self) -> Path:
         return Path(self.config.neurons) if self.config.neurons else self.out / "neurons.safetensors"
 
-    def run_dir(self, method: str, language: str) -> Path:
-        return self.out / "runs" / f"{method}-{language}"
+    def run_dir(self, name: str) -> Path:
+        return self.out / "runs" / name
 
     def results_path(self, name: str) -> Path:
         return self.out / "results" / f"{name}.json"
@@ -135,23 +140,21 @@ class Experiment:
                  **c.evaluate)
         return [out]
 
-    def _train(self, method: str, language: str) -> list[Path]:
+    def _train(self, spec: RunSpec) -> list[Path]:
         c = self.config
-        settings = dict(c.train)
-        lr = settings.pop("lr", None)
-        if isinstance(lr, dict):
-            lr = lr.get(method)
-        run = self.run_dir(method, language)
-        if (run / "DONE").is_file() and f"train:{run.name}" not in self.manifest.steps:
+        settings = {k: v for k, v in c.train.items() if k != "lr"}
+        run = self.run_dir(spec.name)
+        if (run / "DONE").is_file() and f"train:{spec.name}" not in self.manifest.steps:
             return [run / "DONE"]  # finished just before a kill, never recorded: keep it
-        train(model=c.model, method=method, language=language, out=str(run), corpus=c.corpus, dtype=c.dtype,
-              neurons=str(self.neurons_path) if method in ("neurons", "random") else None, lr=lr,
-              overwrite=(run / "DONE").is_file(), **settings)
+        train(model=c.model, method=spec.method, language=spec.target, out=str(run), corpus=c.corpus, dtype=c.dtype,
+              neurons=str(self.neurons_path) if spec.method in ("neurons", "random") else None, lr=spec.lr,
+              seed=spec.seed, overwrite=(run / "DONE").is_file(), **settings)
         return [run / "DONE"]
 
     def _analyze(self, kind: str) -> list[Path]:
         c = self.config
-        runs = [str(self.run_dir(m, t)) for t in self.targets() for m in c.methods]
+        first = c.seeds[0]
+        runs = [str(self.run_dir(s.name)) for s in self.final_specs() if s.seed == first]
         out = self.out / "analysis"
         args: dict[str, Any] = {
             "neurons": {"neurons": str(self.neurons_path), "languages": None},
@@ -179,23 +182,47 @@ class Experiment:
             steps.append(Step("screen", {"model": c.model, "pool": c.pool, "screen": c.screen}, self._screen, 1))
         return steps
 
+    def _train_step(self, spec: RunSpec, after: tuple[str, ...]) -> Step:
+        settings = {"model": self.config.model, "train": {k: v for k, v in self.config.train.items() if k != "lr"},
+                    "lr": spec.lr, "seed": spec.seed, "neurons": str(self.neurons_path)}
+        return Step(f"train:{spec.name}", settings, lambda: self._train(spec), 3 if spec.method == "full" else 2, after)
+
+    def plan_sweep(self) -> list[Step]:
+        """Every learning rate of every method on the sweep's seeds (the whole training when nothing is swept)."""
+        prepared = tuple(s.name for s in self.plan())
+        return [self._train_step(spec, prepared) for spec in sweep_specs(self.config, self.targets())]
+
+    def selection(self) -> dict[str, Any]:
+        """Each (method, target)'s learning rate, chosen on the sweep runs' validation loss only."""
+        losses = {}
+        for spec in sweep_specs(self.config, self.targets()):
+            result = read_run(self.run_dir(spec.name)).get("result") or {}
+            losses[spec.name] = result.get("best_eval_loss")
+        return {f"{m}-{t}": choose_lr(self.config, m, t, losses) for t in self.targets() for m in self.config.methods}
+
+    def final_specs(self) -> list[RunSpec]:
+        selection = json.loads((self.out / "study" / "selection.json").read_text())
+        chosen = {(m, t): selection[f"{m}-{t}"]["chosen"] for t in self.targets() for m in self.config.methods}
+        return final_specs(self.config, self.targets(), chosen)
+
     def plan_rest(self) -> list[Step]:
         c = self.config
-        targets = self.targets()
         evaluate_settings = {"model": c.model, "languages": self._eval_languages(), "evaluate": c.evaluate,
                              "corpus": c.corpus}
         prepared = tuple(s.name for s in self.plan())
+        swept = tuple(s.name for s in self.plan_sweep())
         steps = [Step("evaluate:base", evaluate_settings, lambda: self._evaluate("base", "base", None), 1, prepared)]
-        for language in targets:
-            for method in c.methods:
-                name = f"{method}-{language}"
-                train_settings = {"model": c.model, "train": c.train, "neurons": str(self.neurons_path)}
-                steps.append(Step(f"train:{name}", train_settings, lambda m=method, t=language: self._train(m, t),
-                                  3 if method == "full" else 2, prepared))
-                steps.append(Step(f"evaluate:{name}", evaluate_settings,
-                                  lambda m=method, t=language: self._evaluate(f"{m}-{t}", m, self.run_dir(m, t), t),
-                                  1, (f"train:{name}", "evaluate:base")))
-        trained = tuple(s.name for s in steps if s.name.startswith("train:"))
+        done = {s.name for s in self.plan_sweep()}
+        for spec in self.final_specs():
+            train_step = f"train:{spec.name}"
+            if train_step not in done:
+                steps.append(self._train_step(spec, prepared))
+            steps.append(Step(f"evaluate:{spec.name}", evaluate_settings,
+                              lambda s=spec: self._evaluate(s.name, s.method, self.run_dir(s.name), s.target),
+                              1, (train_step, "evaluate:base")))
+        trained = swept + tuple(s.name for s in steps if s.name.startswith("train:"))
+        evaluated = tuple(s.name for s in steps if s.name.startswith("evaluate:"))
+        steps.append(Step("study", {"seeds": c.seeds, "methods": c.methods}, self._study, 0.2, evaluated))
         for kind in c.analyses:
             reads = prepared if kind == "neurons" else prepared + trained
             settings = {"kind": kind, "pivot": c.pivot, "figures": c.figures}
@@ -203,6 +230,21 @@ class Experiment:
         steps.append(Step("report", {"analyses": c.analyses}, self._report, 0.5,
                           prepared + tuple(s.name for s in steps)))
         return steps
+
+    def _forgetting_labels(self) -> list[str]:
+        return [ENGLISH, PYDOCS_LABEL] if self.config.evaluate.get("forgetting", True) else []
+
+    def _study(self) -> list[Path]:
+        specs = self.final_specs()
+        results = {s.name: load_results(self.results_path(s.name)) for s in specs}
+        runs = {s.name: read_run(self.run_dir(s.name)) for s in specs}
+        study = summarize(specs, results, runs, load_results(self.results_path("base")), self._forgetting_labels())
+        study["selection"] = json.loads((self.out / "study" / "selection.json").read_text())
+        study["seeds"] = self.config.seeds
+        out = self.out / "study" / "study.json"
+        write_json(out, study)
+        write_text(out.with_suffix(".md"), markdown(study_tables(study)))
+        return [out, out.with_suffix(".md")]
 
     def run(self) -> Path:
         with hold_lock(self.out):  # one run per experiment directory
@@ -212,16 +254,25 @@ class Experiment:
             self._run_steps(self.plan(), "prepare")
             write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "targets": self.targets(),
                                                     "langneurons": __version__})
-            self._run_steps(self.plan_rest(), "experiment")
+            self._run_steps(self.plan_sweep(), "train (sweep)" if self._sweeps() else "train")
+            write_json(self.out / "study" / "selection.json", self.selection())
+            self._run_steps(self.plan_rest(), "evaluate")
             self._print_results()
             return self.out / "report.html"
 
+    def _sweeps(self) -> bool:
+        return self.config.sweep_seeds > 1 or any(len(self.config.learning_rates(m)) > 1 for m in self.config.methods)
+
     def _print_results(self) -> None:
-        """The paper-like table on the terminal; every metric of every run in ``results/compare.md``."""
-        names = ["base"] + [f"{m}-{t}" for t in self.targets() for m in self.config.methods]
+        """The paper-like table on the terminal (the study's intervals when there are several seeds); every
+        metric of every run in ``results/compare.md``."""
+        names = ["base"] + [s.name for s in self.final_specs()]
         runs = [load_results(self.results_path(n)) for n in names]
         write_text(self.out / "results" / "compare.md", markdown_table(runs, runs[0]))
-        print(method_table(runs, english=ENGLISH, ood=PYDOCS_LABEL))
+        if len(self.config.seeds) > 1:
+            print((self.out / "study" / "study.md").read_text())
+        else:
+            print(method_table(runs, english=ENGLISH, ood=PYDOCS_LABEL))
         print(f"all metrics: {self.out / 'results' / 'compare.md'}\nreport: {self.out / 'report.html'}")
 
     def _run_steps(self, steps: list[Step], desc: str) -> None:

@@ -1,0 +1,141 @@
+"""The study protocol: a learning-rate sweep per method and target, chosen on validation only, then every seed
+of the chosen rate scored on test and summarised as mean ± 95 % interval with paired comparisons.
+
+Runs are named ``<method>-<target>`` with ``-lr<rate>`` when the method sweeps several rates and ``-s<seed>``
+when the study has several seeds, so a one-rate one-seed experiment (the demo) keeps its plain names.
+The choice reads only the runs' validation loss (``run.json``: ``result.best_eval_loss``, the loss of the
+checkpoint that was kept), averaged over the sweep's seeds; test scores never take part in it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..core.errors import LangNeuronsError
+from ..evaluate.aggregate import CONFIDENCE, mean_ci, paired
+from .config import ExperimentConfig
+
+FORMAT = "langneurons.study/1"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    method: str
+    target: str
+    lr: float | None
+    seed: int
+    name: str
+
+
+def run_spec(config: ExperimentConfig, method: str, target: str, lr: float | None, seed: int) -> RunSpec:
+    name = f"{method}-{target}"
+    if len(config.learning_rates(method)) > 1:
+        name += f"-lr{lr:g}"
+    if len(config.seeds) > 1:
+        name += f"-s{seed}"
+    return RunSpec(method, target, lr, seed, name)
+
+
+def sweep_specs(config: ExperimentConfig, targets: Sequence[str]) -> list[RunSpec]:
+    """Every rate of every method on the sweep's seeds: what the choice of rate reads."""
+    return [run_spec(config, m, t, lr, s) for t in targets for m in config.methods
+            for lr in config.learning_rates(m) for s in config.seeds[: config.sweep_seeds]]
+
+
+def choose_lr(config: ExperimentConfig, method: str, target: str,
+              valid_loss: Mapping[str, float | None]) -> dict[str, Any]:
+    """The rate with the lowest mean validation loss over the sweep's seeds (ties: the smaller rate).
+
+    ``valid_loss`` maps run names to their best validation loss; a rate whose runs all diverged (no finite
+    loss) cannot win, and a method none of whose rates trained is an error.
+    """
+    candidates = []
+    for lr in config.learning_rates(method):
+        names = [run_spec(config, method, target, lr, s).name for s in config.seeds[: config.sweep_seeds]]
+        losses = [valid_loss.get(n) for n in names]
+        finite = [x for x in losses if x is not None and math.isfinite(x)]
+        mean = sum(finite) / len(finite) if len(finite) == len(losses) else math.inf
+        candidates.append({"lr": lr, "valid_loss": mean if math.isfinite(mean) else None, "runs": names})
+    ranked = sorted(candidates, key=lambda c: (c["valid_loss"] is None, c["valid_loss"] or 0.0, c["lr"] or 0.0))
+    if ranked[0]["valid_loss"] is None and len(candidates) > 1:
+        raise LangNeuronsError(f"no learning rate of {method} on {target} gave a finite validation loss; "
+                               "lower the rates in train.lr")
+    return {"chosen": ranked[0]["lr"], "by": f"lowest best validation loss, mean over {config.sweep_seeds} seed(s)",
+            "candidates": candidates}
+
+
+def final_specs(config: ExperimentConfig, targets: Sequence[str], chosen: Mapping[tuple[str, str], float | None]
+                ) -> list[RunSpec]:
+    """Every seed of each method's chosen rate: the runs scored on test."""
+    return [run_spec(config, m, t, chosen[m, t], s) for t in targets for m in config.methods for s in config.seeds]
+
+
+def train_seconds(run_info: Mapping[str, Any]) -> float | None:
+    try:
+        start = datetime.fromisoformat(run_info["started"])
+        return (datetime.fromisoformat(run_info["result"]["finished"]) - start).total_seconds()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _deltas(run: Mapping[str, Any], base: Mapping[str, Any], labels: Sequence[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for label in labels:
+        mine, theirs = run["metrics"].get(label, {}), base["metrics"].get(label, {})
+        out[label] = {m: v - theirs[m] for m, v in mine.items()
+                      if m in theirs and isinstance(v, int | float) and isinstance(theirs[m], int | float)}
+    return out
+
+
+def summarize(specs: Sequence[RunSpec], results: Mapping[str, Mapping[str, Any]], runs: Mapping[str, Mapping[str, Any]],
+              base: Mapping[str, Any], forgetting: Sequence[str], compare: tuple[str, str] = ("neurons", "random"),
+              ) -> dict[str, Any]:
+    """Mean ± interval per (method, target, label, metric) of the change against the base model, and the
+    paired difference of ``compare[0]`` minus ``compare[1]`` on the seeds both ran."""
+    groups: dict[tuple[str, str], list[RunSpec]] = {}
+    for spec in specs:
+        groups.setdefault((spec.method, spec.target), []).append(spec)
+    rows, per_seed = [], {}
+    for (method, target), members in groups.items():
+        labels = [target, *forgetting]
+        deltas = {s.seed: _deltas(results[s.name], base, labels) for s in members}
+        metrics = {label: {metric: {"base": base["metrics"][label][metric],
+                                    "delta": mean_ci([deltas[s][label][metric] for s in deltas
+                                                      if metric in deltas[s][label]]).to_dict()}
+                           for metric in deltas[members[0].seed][label]}
+                   for label in labels}
+        per_seed[method, target] = deltas
+        shares = [runs[s.name].get("trainable_percent") for s in members]
+        seconds = [train_seconds(runs[s.name]) for s in members]
+        rows.append({"method": method, "target": target, "lr": members[0].lr, "seeds": [s.seed for s in members],
+                     "runs": [s.name for s in members], "metrics": metrics,
+                     "trainable_percent": _interval([x for x in shares if x is not None]),
+                     "train_seconds": _interval([x for x in seconds if x is not None])})
+    return {"format": FORMAT, "confidence": CONFIDENCE, "rows": rows, "paired": _paired(per_seed, compare)}
+
+
+def _interval(values: list[float]) -> dict[str, Any] | None:
+    return mean_ci(values).to_dict() if values else None
+
+
+def _paired(per_seed: Mapping[tuple[str, str], Mapping[int, dict[str, dict[str, float]]]],
+            compare: tuple[str, str]) -> list[dict[str, Any]]:
+    a_name, b_name = compare
+    out = []
+    for (method, target), a in per_seed.items():
+        b = per_seed.get((b_name, target))
+        if method != a_name or b is None:
+            continue
+        for label, metrics in next(iter(a.values())).items():
+            for metric in metrics:
+                found = paired({s: d[label][metric] for s, d in a.items() if metric in d[label]},
+                               {s: d[label][metric] for s, d in b.items() if metric in d.get(label, {})})
+                if found is not None:
+                    out.append({"a": a_name, "b": b_name, "target": target, "label": label, "metric": metric,
+                                **found.to_dict()})
+    return out
+

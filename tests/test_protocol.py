@@ -1,0 +1,149 @@
+"""The study protocol: intervals by hand, paired comparisons, learning rates chosen on validation only, and a
+sweep that resumes after a kill without redoing finished runs (fake training and scoring: fast)."""
+
+import json
+import math
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from langneurons.core.errors import LangNeuronsError
+from langneurons.evaluate.aggregate import mean_ci, paired
+from langneurons.evaluate.results import FORMAT
+from langneurons.experiment import runner
+from langneurons.experiment.config import ExperimentConfig
+from langneurons.experiment.manifest import Manifest
+from langneurons.experiment.protocol import choose_lr
+
+TARGET = "mlt_Latn"
+
+
+def test_the_interval_matches_a_hand_computation():
+    ci = mean_ci([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2 df) = 4.302653
+    assert ci.mean == 2.0 and ci.n == 3
+    assert ci.half == pytest.approx(4.302653 / math.sqrt(3), rel=1e-6)
+    assert (ci.low, ci.high) == pytest.approx((2 - 2.484138, 2 + 2.484138), rel=1e-6)
+    one = mean_ci([0.7])
+    assert one.half is None and one.format() == "0.700 (n=1)"
+
+
+def test_a_paired_comparison_uses_the_seeds_both_ran():
+    result = paired({0: 1.0, 1: 2.0, 2: 3.5}, {0: 1.5, 1: 2.0, 2: 3.0, 3: 9.0})
+    assert result.seeds == (0, 1, 2) and result.a_lower == 1
+    assert result.difference.mean == pytest.approx(0.0) and result.difference.n == 3
+    assert paired({0: 1.0}, {1: 1.0}) is None
+
+
+def _config(**overrides):
+    data = {"name": "study", "neurons": "set.safetensors", "targets": [TARGET], "methods": ["neurons", "random"],
+            "seeds": [0, 1, 2], "sweep_seeds": 1, "analyses": [],
+            "train": {"lr": {"neurons": [1e-3, 1e-2], "random": 1e-3}}}
+    return ExperimentConfig.from_dict({**data, **overrides})
+
+
+def test_the_rate_is_chosen_on_validation_loss_alone():
+    config = _config(sweep_seeds=2)
+    losses = {"neurons-mlt_Latn-lr0.001-s0": 2.0, "neurons-mlt_Latn-lr0.001-s1": 2.2,
+              "neurons-mlt_Latn-lr0.01-s0": 2.5, "neurons-mlt_Latn-lr0.01-s1": 1.8}
+    chosen = choose_lr(config, "neurons", TARGET, losses)
+    assert chosen["chosen"] == 0.001  # mean 2.10 against 2.15, though 0.01 has the single best run
+    assert [c["valid_loss"] for c in chosen["candidates"]] == pytest.approx([2.1, 2.15])
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"seeds": []}, "seeds must be distinct"),
+    ({"seeds": [0, 0]}, "seeds must be distinct"),
+    ({"seeds": [0, 1], "sweep_seeds": 3}, "sweep_seeds must be between"),
+    ({"train": {"lr": {"neurons": []}}}, "must be a positive number or a non-empty list"),
+    ({"train": {"lr": {"neurons": [1e-3, -1e-3]}}}, "must be a positive number"),
+    ({"train": {"lr": {"neurons": [1e-3, 1e-3]}}}, "repeats a value"),
+    ({"train": {"lr": {"lora": 1e-3}}}, "which methods does not run"),
+    ({"train": {"seed": 3}}, "train.seed is set by the protocol"),
+])
+def test_bad_protocol_settings_are_one_line_before_anything_runs(bad, message):
+    with pytest.raises(LangNeuronsError, match=message):
+        _config(**bad)
+
+
+# ----- the runner, with training and scoring faked -------------------------------------------------------
+
+VALID = {1e-3: 2.0, 1e-2: 2.5}  # validation prefers 1e-3 ...
+TEST = {1e-3: -0.1, 1e-2: -0.4}  # ... while test would prefer 1e-2: the choice must not see test
+
+
+def fake_train(*, out, method, lr, seed, **_):
+    run = runner.Path(out)
+    run.mkdir(parents=True, exist_ok=True)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    info = {"method": method, "settings": {"lr": lr, "seed": seed}, "trainable_percent": 0.5,
+            "started": start.isoformat(), "result": {"best_eval_loss": VALID[lr] + 0.01 * seed,
+                                                     "finished": (start + timedelta(seconds=60)).isoformat()}}
+    (run / "run.json").write_text(json.dumps(info))
+    (run / "DONE").write_text("done\n")
+    return run
+
+
+def fake_evaluate(*, out, adapter=None, method=None, name=None, **_):
+    lr = json.loads((runner.Path(adapter) / "run.json").read_text())["settings"]["lr"] if adapter else None
+    seed = json.loads((runner.Path(adapter) / "run.json").read_text())["settings"]["seed"] if adapter else 0
+    shift = 0.0 if adapter is None else TEST[lr] + 0.02 * seed + (0.05 if method == "random" else 0.0)
+    metrics = {TARGET: {"bits_per_byte": 3.0 + shift}, "eng_Latn": {"bits_per_byte": 1.0 + abs(shift) / 10},
+               "python": {"bits_per_byte": 1.5}}
+    data = {"format": FORMAT, "run": {"name": name, "method": method, "target_language": TARGET if adapter else None},
+            "metrics": metrics, "skipped": [], "cache": {"key": "", "entries": {}}}
+    runner.Path(out).parent.mkdir(parents=True, exist_ok=True)
+    runner.Path(out).write_text(json.dumps(data))
+    return data
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    ran = []
+    real_run = Manifest.run
+
+    def spy(self, name, settings, fn):
+        did = real_run(self, name, settings, fn)
+        if did:
+            ran.append(name)
+        return did
+
+    monkeypatch.setattr(runner, "train", fake_train)
+    monkeypatch.setattr(runner, "evaluate", fake_evaluate)
+    monkeypatch.setattr(runner, "report", lambda out: runner.Path(out, "report.html").write_text("<html>"))
+    monkeypatch.setattr(Manifest, "run", spy)
+    return ran
+
+
+def test_the_study_sweeps_chooses_on_validation_and_scores_every_seed(tmp_path, fakes):
+    out = tmp_path / "out"
+    runner.Experiment(_config(), out).run()
+    selection = json.loads((out / "study" / "selection.json").read_text())
+    assert selection["neurons-mlt_Latn"]["chosen"] == 1e-3  # validation's choice, not test's (1e-2)
+    trained = sorted(n for n in fakes if n.startswith("train:"))
+    assert trained == ["train:neurons-mlt_Latn-lr0.001-s0", "train:neurons-mlt_Latn-lr0.001-s1",
+                       "train:neurons-mlt_Latn-lr0.001-s2", "train:neurons-mlt_Latn-lr0.01-s0",
+                       "train:random-mlt_Latn-s0", "train:random-mlt_Latn-s1", "train:random-mlt_Latn-s2"]
+    study = json.loads((out / "study" / "study.json").read_text())
+    row = next(r for r in study["rows"] if r["method"] == "neurons")
+    assert row["lr"] == 1e-3 and row["seeds"] == [0, 1, 2]
+    delta = row["metrics"][TARGET]["bits_per_byte"]["delta"]  # -0.1 + 0.02 * seed over seeds 0, 1, 2
+    assert delta["mean"] == pytest.approx(-0.08) and delta["n"] == 3
+    assert delta["half"] == pytest.approx(mean_ci([-0.1, -0.08, -0.06]).half)
+    assert row["train_seconds"]["mean"] == 60 and row["trainable_percent"]["mean"] == 0.5
+    pair = next(p for p in study["paired"] if p["label"] == TARGET and p["metric"] == "bits_per_byte")
+    assert pair["difference"]["mean"] == pytest.approx(-0.05) and pair["a_lower"] == 3
+    table = (out / "study" / "study.md").read_text()
+    assert "| neurons | 0.001 | 3 |" in table and "-0.080 ± 0.050 (n=3)" in table
+
+
+def test_a_kill_mid_sweep_resumes_without_redoing_finished_runs(tmp_path, fakes):
+    out = tmp_path / "out"
+    runner.Experiment(_config(), out).run()
+    manifest = json.loads((out / "manifest.json").read_text())
+    killed = "neurons-mlt_Latn-lr0.01-s0"
+    del manifest["steps"][f"train:{killed}"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    (out / "runs" / killed / "DONE").unlink()
+    fakes.clear()
+    runner.Experiment(_config(), out).run()
+    assert fakes == [f"train:{killed}"]  # the choice did not change: nothing downstream re-runs
