@@ -55,7 +55,7 @@ def results_file(name: str, method: str, metrics: dict, deactivation: dict | Non
 
 
 def write_experiment(root: Path) -> Path:
-    """A complete planted experiment directory in the layout `langneurons.report.render.report` reads."""
+    """A complete planted experiment directory in the layout `langneurons.report.report` reads."""
     import copy
 
     from langneurons.analysis import alignment, training_curves, weight_changes

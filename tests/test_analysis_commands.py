@@ -143,7 +143,7 @@ def test_commands_fit_the_cli_generator():
     import argparse
 
     from langneurons.core.cli_gen import add_command
-    from langneurons.report.render import report
+    from langneurons.report import report
 
     sub = argparse.ArgumentParser().add_subparsers(dest="command")
     add_command(sub, "analyze", analyze)

@@ -9,7 +9,8 @@ import pytest
 
 from analysis_fixtures import results_file, write_experiment
 from langneurons.core.errors import LangNeuronsError
-from langneurons.report.render import SECTIONS, FigureItem, NoteItem, render_report, report
+from langneurons.report import render_report, report
+from langneurons.report.html import SECTIONS, FigureItem, NoteItem
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -25,7 +25,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "langneurons.evaluate:evaluate",
     "compare": "langneurons.evaluate:compare",
     "analyze": "langneurons.analysis.commands:analyze",
-    "report": "langneurons.report.render:report",
+    "report": "langneurons.report:report",
     "experiment": "langneurons.experiment.runner:experiment",
     "demo": "langneurons.experiment.demo:demo",
 }

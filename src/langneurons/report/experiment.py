@@ -1,0 +1,224 @@
+"""``report``: gather an experiment directory into one HTML page. The directory is laid out as::
+
+    <experiment>/
+      settings.json            optional: the experiment's settings (any JSON object)
+      results/*.json           evaluation results ("format": "langneurons.results/1"), one per run
+      analysis/<kind>.json     outputs of `langneurons analyze --out <experiment>/analysis`
+                               (kind = weights, alignment, neurons, training)
+      runs/<method>/log_history.json   training logs (preferred over analysis/training.json)
+      neurons.safetensors      the neuron set (preferred over analysis/neurons.json)
+      figures/                 written by `report`: the figures as PNG that analysis/ does not hold as drawn
+                               from its JSON (the analyses' own PNGs are embedded as they are)
+      report.html              written by `report` (default output)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+
+from ..analysis import (
+    figure_formats,
+    neuron_summary,
+    plot_alignment,
+    plot_deactivation,
+    plot_languages_per_neuron,
+    plot_neuron_counts,
+    plot_overlap,
+    plot_training,
+    plot_weight_comparison,
+    plot_weight_distributions,
+    plot_weight_norms,
+    training_curves,
+)
+from ..analysis.alignment import mean_over_languages
+from ..core.atomic import read_json, write_text
+from ..core.errors import LangNeuronsError
+from ..evaluate.results import FORMAT as RESULTS_FORMAT
+from ..evaluate.results import is_base
+from .format import run_label
+from .html import DetailsItem, FigureItem, Item, TableItem, render_report
+
+
+def _read_json(path: Path) -> dict:
+    return read_json(path, fix="rerun the step that wrote it", expect=dict)
+
+
+def load_results(directory: str | Path) -> list[dict]:
+    """Every ``results/*.json`` of an experiment, base model first, checked for the results format."""
+    results = []
+    for path in sorted(Path(directory).glob("*.json")):
+        data = _read_json(path)
+        if data.get("format") != RESULTS_FORMAT:
+            raise LangNeuronsError(f"{path} is not an evaluation results file (format {data.get('format')!r}, "
+                                   f"expected {RESULTS_FORMAT!r}); move it out of results/")
+        results.append(data)
+    return sorted(results, key=lambda r: not is_base(r))
+
+
+def _neuron_items(experiment: Path, figures: Path) -> list[Item]:
+    if (experiment / "neurons.safetensors").is_file():
+        from ..neuronsets.format import NeuronSet
+
+        summary = neuron_summary(NeuronSet.load(experiment / "neurons.safetensors"))
+    elif (experiment / "analysis" / "neurons.json").is_file():
+        summary = _read_json(experiment / "analysis" / "neurons.json")
+    else:
+        return []
+    plot_neuron_counts(summary, figures / "neurons-counts")
+    plot_overlap(summary, figures / "neurons-overlap")
+    plot_languages_per_neuron(summary, figures / "neurons-per-neuron")
+    total = summary["num_layers"] * summary["ffn_size"]
+    return [
+        TableItem("Neurons per language", ["language", "neurons", "% of FFN neurons"],
+                  [[lang, n, 100 * n / total] for lang, n in summary["totals"].items()]),
+        FigureItem(figures / "neurons-counts.png", "Where each language's neurons sit, layer by layer."),
+        FigureItem(figures / "neurons-overlap.png",
+                   "Jaccard overlap of the languages' neuron sets, grouped by script; "
+                   "blocks of related languages share neurons."),
+        FigureItem(figures / "neurons-per-neuron.png", "How many languages each selected neuron serves."),
+    ]
+
+
+def _training_items(experiment: Path, figures: Path) -> list[Item]:
+    run_dirs = sorted(p.parent for p in (experiment / "runs").glob("*/log_history.json"))
+    if run_dirs:
+        curves = training_curves(run_dirs)
+    elif (experiment / "analysis" / "training.json").is_file():
+        curves = _read_json(experiment / "analysis" / "training.json")
+    else:
+        return []
+    plot_training(curves, figures / "training")
+    rows = [[label, run["best_eval"]["loss"] if run["best_eval"] else None,
+             run["best_eval"]["step"] if run["best_eval"] else None,
+             run["train"]["loss"][-1] if run["train"]["loss"] else None] for label, run in curves["runs"].items()]
+    return [FigureItem(figures / "training.png", "Training (left) and validation (right) loss of every method; "
+                                                 "★ marks the best validation loss."),
+            TableItem("Best validation loss", ["method", "best validation loss", "at step", "final training loss"],
+                      rows)]
+
+
+def _analysis_figures(path: Path, analysis: Mapping) -> dict[str, Path]:
+    """The PNGs an analysis drew with its JSON (listed there and not rewritten since), by stem."""
+    written = path.stat().st_mtime
+    pngs = (path.parent / name for name in analysis.get("figures", []) if name.endswith(".png"))
+    return {png.stem: png for png in pngs if png.is_file() and png.stat().st_mtime <= written}
+
+
+def _figure(drawn: Mapping[str, Path], figures: Path, stem: str, draw) -> Path:
+    """The analysis's own drawing of ``stem``, else ``draw(figures / stem)`` (drawing costs seconds each)."""
+    if stem in drawn:
+        return drawn[stem]
+    draw(figures / stem)
+    return figures / f"{stem}.png"
+
+
+def _weights_items(experiment: Path, figures: Path) -> list[Item]:
+    path = experiment / "analysis" / "weights.json"
+    if not path.is_file():
+        return []
+    analysis = _read_json(path)
+    models, drawn = analysis.get("models", {}), _analysis_figures(path, analysis)
+    ratios = list(dict.fromkeys(k for m in models.values() for k in m["asymmetry"]))
+    projections = list(dict.fromkeys(p for m in models.values() for p in m["projections"]))
+    table = TableItem("Asymmetry of the FFN update: ratios of total update norms, and relative change per projection",
+                      ["method", *ratios, *(f"‖Δ{p}‖/‖{p}‖" for p in projections)],
+                      [[label, *(m["asymmetry"].get(r) for r in ratios),
+                        *(m["totals"][p]["relative"] if p in m["totals"] else None for p in projections)]
+                       for label, m in models.items()])
+    comparison = _figure(drawn, figures, "weights-comparison", partial(plot_weight_comparison, models))
+    items: list[Item] = [table, FigureItem(comparison,
+                                           "Relative change ‖ΔW‖/‖W‖ per layer: which projections each method moved.")]
+    for label, result in models.items():
+        norms = _figure(drawn, figures, f"weights-{label}-norms",
+                        partial(plot_weight_norms, result, title=f"Weight change: {label}"))
+        distributions = _figure(drawn, figures, f"weights-{label}-distributions",
+                                partial(plot_weight_distributions, result, title=f"Distribution of the change: {label}"))
+        items.append(DetailsItem(f"{label}: norms per layer, distribution of the change, change against weight", [
+            FigureItem(norms, f"{label}: L2 norm of the change per layer and projection, absolute and relative."),
+            FigureItem(distributions,
+                       f"{label}: distribution of the changed entries (top) and the change against the original "
+                       "weight (bottom).")]))
+    return items
+
+
+def _alignment_items(experiment: Path, figures: Path) -> list[Item]:
+    path = experiment / "analysis" / "alignment.json"
+    if not path.is_file():
+        return []
+    analysis = _read_json(path)
+    models = analysis.get("models", {})
+    if not models:
+        return []
+    drawn = _figure(_analysis_figures(path, analysis), figures, "alignment", partial(plot_alignment, models))
+    rows = []
+    for label, result in models.items():
+        retrieval = mean_over_languages(result, "retrieval_top1")
+        gap = mean_over_languages(result, "parallel_cosine") - mean_over_languages(result, "nonparallel_cosine")
+        best = int(retrieval.argmax())
+        rows.append([label, 100 * float(retrieval[best]), best, float(gap.mean()), int(gap.argmax())])
+    pivot = next(iter(models.values()))["pivot"]
+    return [FigureItem(drawn,
+                       f"Cosine similarity to {pivot} of parallel (solid) and non-parallel (dashed) texts, and top-1 "
+                       "retrieval of the translation, per layer; higher and further apart = better aligned."),
+            TableItem("Alignment summary (mean over languages)",
+                      ["model", "best retrieval (%)", "at layer", "mean cosine gap", "largest gap at layer"], rows)]
+
+
+def _deactivation_items(results: Sequence[Mapping], figures: Path) -> list[Item]:
+    items: list[Item] = []
+    for i, result in enumerate(results):
+        if result.get("deactivation"):
+            label = run_label(result)
+            stem = figures / f"deactivation-{i}"
+            plot_deactivation(result["deactivation"], stem, title=f"Deactivation: {label}")
+            items.append(FigureItem(stem.with_suffix(".png"), f"{label}: effect of switching off each language's "
+                                    "neurons (rows) on each language's text (columns); a strong diagonal = specific."))
+    return items
+
+
+def _merged_versions(pieces: Sequence[Mapping]) -> dict[str, str]:
+    merged: dict[str, list[str]] = {}
+    for piece in pieces:
+        for name, version in (piece.get("versions") or {}).items():
+            merged.setdefault(name, [])
+            if str(version) not in merged[name]:
+                merged[name].append(str(version))
+    return {name: " / ".join(v) for name, v in merged.items()}
+
+
+def report(experiment: str, *, out: str | None = None, title: str | None = None) -> Path:
+    """Assemble an experiment into one self-contained HTML page (figures embedded, no network).
+
+    Args:
+        experiment: The experiment directory (``results/``, ``analysis/``, ``runs/``, ``neurons.safetensors``,
+            ``settings.json``; see the module docstring).
+        out: The HTML file to write (default: ``<experiment>/report.html``); its PNG figures go to
+            ``<experiment>/figures``.
+        title: The page title (default: the directory name).
+    """
+    root = Path(experiment)
+    if not root.is_dir():
+        raise LangNeuronsError(f"experiment directory {root} does not exist; run the experiment first")
+    figures = root / "figures"
+    results = load_results(root / "results")
+    with figure_formats(["png"]):
+        sections = {
+            "Neurons": _neuron_items(root, figures),
+            "Training": _training_items(root, figures),
+            "Weights": _weights_items(root, figures),
+            "Alignment": _alignment_items(root, figures),
+            "Deactivation": _deactivation_items(results, figures),
+        }
+    if not results and not any(sections.values()):
+        raise LangNeuronsError(f"{root} holds nothing to report (no results/, analysis/, runs/ or "
+                               "neurons.safetensors); point at an experiment directory")
+    settings = _read_json(root / "settings.json") if (root / "settings.json").is_file() else {}
+    analyses = [_read_json(p) for p in sorted((root / "analysis").glob("*.json"))]
+    page = render_report(title=title or root.resolve().name, results=results, sections=sections,
+                         settings=settings, versions=_merged_versions([*results, *analyses]))
+    target = Path(out) if out else root / "report.html"
+    write_text(target, page)
+    print(f"wrote {target}")
+    return target
