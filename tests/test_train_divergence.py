@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-import langneurons.train.api as api
+import langneurons.train.run as train_run
 from langneurons.cli import main
 from langneurons.core.errors import LangNeuronsError
 from langneurons.train import train
@@ -63,7 +63,7 @@ class PlantInf(TrainerCallback):
 def test_the_last_good_checkpoint_is_named_and_stays_intact(ws):
     plant = PlantInf()
     with pytest.raises(LangNeuronsError) as e:
-        api.run_training(api.TrainSettings(**full_settings(ws, "poisoned")), callbacks=[plant])
+        train_run.run_training(train_run.TrainSettings(**full_settings(ws, "poisoned")), callbacks=[plant])
     run = ws["root"] / "poisoned"
     checkpoint = run / "checkpoints" / "checkpoint-2"
     assert re.fullmatch(rf"training loss became (nan|inf) at step 5; the last good checkpoint is "

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-import langneurons.train.api as api
+import langneurons.train.run as train_run
 from langneurons.train import train
 from train_helpers import make_corpus, make_model_dir, make_neuron_set
 
@@ -24,7 +24,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # or once training is over but before the run is finished (KILL_AT=end).
 KILLED = """
 import json, os, sys
-import langneurons.train.api as api
+import langneurons.train.run as train_run
 from transformers import TrainerCallback
 
 class Kill(TrainerCallback):
@@ -36,9 +36,9 @@ class Kill(TrainerCallback):
         if os.environ["KILL_AT"] == "end":
             os._exit(17)
 
-run = api.run_training
-api.run_training = lambda settings, callbacks=(): run(settings, callbacks=[Kill()])
-api.train(**json.loads(sys.argv[1]))
+run = train_run.run_training
+train_run.run_training = lambda settings, callbacks=(): run(settings, callbacks=[Kill()])
+train_run.train(**json.loads(sys.argv[1]))
 """
 
 
@@ -93,8 +93,8 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(ws, reference, monk
     assert max(kept, key=lambda name: int(name.split("-")[1])) == f"checkpoint-{checkpoint}"
 
     recorder = StepRecorder()
-    run_training = api.run_training
-    monkeypatch.setattr(api, "run_training", lambda s, callbacks=(): run_training(s, callbacks=[recorder]))
+    run_training = train_run.run_training
+    monkeypatch.setattr(train_run, "run_training", lambda s, callbacks=(): run_training(s, callbacks=[recorder]))
     assert train(**args) == run  # the same command again resumes from the last checkpoint
     assert recorder.steps == redone and (run / "DONE").is_file()
     history = json.loads((run / "log_history.json").read_text())

@@ -20,13 +20,17 @@ A run directory ``RUN`` (the ``--out`` of ``langneurons train``) holds:
   With TensorBoard installed its event files go to ``checkpoints/runs/``.
 - ``DONE``: written last, atomically; a run without it is unfinished and re-running resumes it.
 
-``load_trained(RUN)`` returns the adapted model of any method; ``merge(RUN, out=DIR)`` writes a plain HF
-model directory.
+``load_trained(RUN)`` (from ``langneurons.adapters``) returns the adapted model of any method;
+``merge(RUN, out=DIR)`` writes a plain HF model directory. Modules: ``settings`` (every setting, presets,
+checks), ``run`` (the command), ``methods``, ``data``, ``trainer`` / ``checkpoint`` / ``hf_private`` (the HF
+Trainer), ``rundir`` and ``runinfo`` (the run directory and its ``run.json``), ``merge``.
 """
 
 from ..adapters import load_adapted, load_trained
-from .api import PRESETS, TrainSettings, default_lr, merge, run_training, train
+from .merge import merge
 from .methods import METHODS, Method
+from .run import run_training, train
+from .settings import PRESETS, TrainSettings, default_lr
 
 __all__ = [
     "METHODS",

@@ -2,7 +2,7 @@
 
 Each method turns a frozen base model into one whose trainable parameters are exactly what the method
 trains (so the optimizer and its weight decay never see anything else), writes its adapter in its own
-format, and reads it back onto a base model.
+format (``adapters`` reads every format back onto a base model).
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import torch
 from torch import nn
 
 from ..adapters.detect import FFN_FILE
-from ..adapters.load import load_ffn, load_neurons, load_peft, require_peft
+from ..adapters.load import require_peft
 from ..core.atomic import write_safetensors
 from ..core.errors import LangNeuronsError
 from ..models import FFNShape, ffn_layers, ffn_spec
-
-PROJECTIONS = ("gate", "up", "down")
+from ..tuners.neurons import PROJECTIONS
 
 
 @dataclass(frozen=True)
@@ -45,13 +44,13 @@ class Method:
     build: Callable[[nn.Module, MethodInputs], nn.Module]
     save: Callable[[nn.Module, Path], None]
     """Write the adapter into an (empty) directory."""
-    load: Callable[[nn.Module, Path], nn.Module] | None
-    """Put a saved adapter on a freshly loaded base model; None: the adapter is a whole HF model."""
     lr_group: Literal["sparse", "dense"]
     """Which preset learning rate applies (the paper: 1e-4 sparse, 1e-5 dense)."""
     options: frozenset[str] = field(default_factory=frozenset)
     """Method-specific options this method uses; the others must stay at their defaults."""
     selection: Literal["lape", "random"] | None = None
+    whole_model: bool = False
+    """The adapter is a whole HF model (saved with its tokenizer); ``adapters`` loads every kind back."""
 
 
 # --- the FFN modules a method touches -----------------------------------------------------------
@@ -181,7 +180,6 @@ METHODS: dict[str, Method] = {
     "neurons": Method(
         _build_neurons,
         _save_pretrained,
-        load_neurons,
         "sparse",
         frozenset({"neurons", "projections"}),
         selection="lape",
@@ -189,23 +187,21 @@ METHODS: dict[str, Method] = {
     "random": Method(
         _build_neurons,
         _save_pretrained,
-        load_neurons,
         "sparse",
         frozenset({"neurons", "projections", "random_match"}),
         selection="random",
     ),
-    "ffn": Method(_build_ffn, _save_ffn, load_ffn, "dense", frozenset({"projections"})),
-    "full": Method(_build_full, _save_pretrained, None, "dense"),
+    "ffn": Method(_build_ffn, _save_ffn, "dense", frozenset({"projections"})),
+    "full": Method(_build_full, _save_pretrained, "dense", whole_model=True),
     "lora": Method(
         _build_lora,
         _save_pretrained,
-        load_peft,
         "sparse",
         frozenset({"projections", "lora_r", "lora_alpha", "lora_targets"}),
     ),
-    "ia3": Method(_build_ia3, _save_pretrained, load_peft, "sparse", frozenset({"projections"})),
+    "ia3": Method(_build_ia3, _save_pretrained, "sparse", frozenset({"projections"})),
 }
-"""Method name -> how to build, save and load it."""
+"""Method name -> how to build and save it (the one list of method names; ``adapters`` loads them)."""
 
 
 def trainable_parameters(model: nn.Module) -> dict[str, nn.Parameter]:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from ..adapters.detect import DONE_FILE, RUN_FILE, read_run
 from ..core.atomic import write_text
 from ..core.errors import LangNeuronsError
+from ..models import resolve_model
 
 CHECKPOINTS_DIR = "checkpoints"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -111,3 +112,17 @@ def partial_dir(target: Path) -> Path:
 
 def mark_done(run: Path, text: str) -> None:
     write_text(run / DONE_FILE, text)
+
+
+def local_path(model: str) -> Path | None:
+    """The base model's directory when it is a local one (embedded models resolve to their cache)."""
+    path = Path(resolve_model(model))
+    return path.resolve() if path.is_dir() else None
+
+
+def refuse_base_inside(path: Path, model: str) -> None:
+    """Never let --overwrite delete (or a write land in) the base model's directory."""
+    base = local_path(model)
+    target = path.resolve()
+    if base is not None and (target == base or target in base.parents or base in target.parents):
+        raise LangNeuronsError(f"{path} overlaps the base model directory {base}; choose another --out")

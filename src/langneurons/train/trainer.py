@@ -1,9 +1,8 @@
-"""The Hugging Face ``Trainer``, adapted so that a checkpoint holds exactly the trained parameters.
+"""The Hugging Face ``Trainer`` of a run: its arguments, its checkpoints and its loss curves.
 
 DDP, FSDP and DeepSpeed come from accelerate (``accelerate launch`` or ``torchrun``). A checkpoint's
-weights are ``trainable.safetensors``: the deltas of the neuron tuner, peft's adapter tensors, the FFN
-weights or, for full fine-tuning, everything; the optimizer, scheduler, RNG and trainer state are the
-Trainer's own files beside it, so resuming continues the same optimizer state.
+weights are ``trainable.safetensors`` (``checkpoint.py``); the optimizer, scheduler, RNG and trainer state
+are the Trainer's own files beside it, so resuming continues the same optimizer state.
 """
 
 from __future__ import annotations
@@ -12,87 +11,23 @@ import csv
 import importlib.util
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
-from transformers import Trainer, TrainerCallback, TrainerState, TrainingArguments
+from transformers import TrainerCallback, TrainerState, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 
-from ..core.atomic import write_json, write_safetensors, write_text
+from ..core.atomic import write_json, write_text
 from ..core.errors import LangNeuronsError
-from .methods import trainable_parameters
-
-TRAINABLE_FILE = "trainable.safetensors"
-_WRAPPERS = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
+from .checkpoint import TRAINABLE_FILE, load_trainable
+from .hf_private import TrainableCheckpoints
 
 
-def _clean(name: str) -> str:
-    """A parameter name without FSDP / activation-checkpoint wrapper segments."""
-    for wrapper in _WRAPPERS:
-        name = name.replace(wrapper, "")
-    return name
-
-
-def trainable_state(
-    model: nn.Module, state_dict: dict[str, torch.Tensor] | None = None
-) -> dict[str, torch.Tensor] | None:
-    """The trained tensors out of ``state_dict`` (default: the model's own); None when it lacks them
-    (DeepSpeed ZeRO-3 without gathered weights: its own checkpoint then holds them)."""
-    state = {_clean(k): v for k, v in (state_dict if state_dict is not None else model.state_dict()).items()}
-    names = [_clean(n) for n in trainable_parameters(model)]
-    if any(n not in state for n in names):
-        return None
-    return {n: state[n] for n in names}
-
-
-def load_trainable(model: nn.Module, path: Path) -> None:
-    """Copy a checkpoint's trained tensors into ``model`` in place (the optimizer keeps its references)."""
-    try:
-        tensors = load_file(str(path))
-    except (OSError, SafetensorError) as e:
-        raise LangNeuronsError(f"checkpoint {path} is unreadable ({e}); start again with --overwrite") from e
-    params = {_clean(n): p for n, p in trainable_parameters(model).items()}
-    if set(tensors) != set(params) or any(tensors[n].shape != p.shape for n, p in params.items()):
-        raise LangNeuronsError(
-            f"{path} holds other parameters than this run trains; start again with --overwrite"
-        )
-    with torch.no_grad():
-        for name, p in params.items():
-            p.copy_(tensors[name])
-
-
-class RunTrainer(Trainer):
-    """``Trainer`` whose checkpoints hold only the trained parameters, whatever wraps the model."""
-
-    def _sharded(self) -> bool:
-        # FSDP and DeepSpeed keep their own sharded checkpoints for resuming; ours is written beside them.
-        return self.is_fsdp_enabled or self.is_deepspeed_enabled
-
-    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        if not self.args.should_save:
-            return
-        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
-        tensors = trainable_state(model, state_dict)
-        if tensors is not None:
-            path = Path(output_dir or self.args.output_dir) / TRAINABLE_FILE
-            write_safetensors(path, tensors, {"format": "pt"})
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
-        if self._sharded():
-            return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        target = self.accelerator.unwrap_model(model if model is not None else self.model)
-        load_trainable(target, Path(resume_from_checkpoint) / TRAINABLE_FILE)
-
-    def _load_best_model(self) -> None:
-        if self._sharded():
-            return super()._load_best_model()
-        load_trainable(
-            self.accelerator.unwrap_model(self.model), Path(self.state.best_model_checkpoint) / TRAINABLE_FILE
-        )
-
+class RunTrainer(TrainableCheckpoints):
+    """The Trainer of ``langneurons train``: checkpoints of the trained parameters only, and a run that
+    stops at the first non-finite loss."""
 
     def training_step(self, model: nn.Module, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
         """One forward and backward pass; a NaN or infinite loss stops the run (the Trainer would only
@@ -123,15 +58,25 @@ class RunTrainer(Trainer):
 
     def restore_finished(self, checkpoint: Path) -> bool:
         """If ``checkpoint`` already reached ``max_steps`` (the run was killed after training, before it was
-        finished), take its state and best weights and return True: ``train()`` would run one step more."""
+        finished), take its state and return True: ``train()`` would run one step more."""
         state = TrainerState.load_from_json(str(checkpoint / TRAINER_STATE_NAME))
         if state.global_step < self.args.max_steps:
             return False
         self.state = state
-        if not self._sharded():  # sharded runs export from the checkpoint files themselves
-            best = Path(state.best_model_checkpoint or checkpoint)
-            load_trainable(self.accelerator.unwrap_model(self.model), best / TRAINABLE_FILE)
         return True
+
+
+def best_trainable_model(trainer: RunTrainer, rebuild: Callable[[], nn.Module], last: Path | None) -> nn.Module:
+    """The best checkpoint's weights (by validation loss, ``TrainerState.best_model_checkpoint``) on an
+    unsharded model: the trained one, or (FSDP/DeepSpeed) a fresh copy on CPU (else the last checkpoint's)."""
+    best = trainer.state.best_model_checkpoint
+    if trainer.sharded:
+        model, best = rebuild(), best or last
+    else:
+        model = trainer.accelerator.unwrap_model(trainer.model)
+    if best:
+        load_trainable(model, Path(best) / TRAINABLE_FILE)
+    return model
 
 
 def curves_rows(log_history: list[dict]) -> list[dict[str, float | int | str]]:
@@ -186,7 +131,7 @@ def training_arguments(
 ) -> TrainingArguments:
     """One step = one optimizer update over ``batch_size x grad_accum x processes`` windows; constant LR
     after warmup (the paper); validation every ``eval_steps``; the best checkpoint by validation loss is
-    kept next to the last one and loaded at the end (the optimizer is never reset)."""
+    kept next to the last one (the optimizer is never reset)."""
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     return TrainingArguments(
         output_dir=str(output_dir),
@@ -205,7 +150,7 @@ def training_arguments(
         save_strategy="steps",
         save_steps=save_steps,
         save_total_limit=1,
-        load_best_model_at_end=True,
+        load_best_model_at_end=False,  # best_trainable_model loads it from our own checkpoint file
         metric_for_best_model="eval_loss",
         greater_is_better=False,
         prediction_loss_only=True,

@@ -1,0 +1,128 @@
+"""What a training run is given: the settings (each defined once, here), the presets, and the checks that
+refuse a bad combination before anything is loaded."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, asdict, dataclass, fields
+from typing import Any, Literal
+
+from ..core.errors import LangNeuronsError
+from .methods import METHODS, Method
+
+MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]  # the CLI's choices are METHODS' names
+
+
+@dataclass(frozen=True)
+class Preset:
+    lr: dict[str, float]
+    """Learning rate per ``Method.lr_group``; a missing group means --lr is required."""
+    max_grad_norm: float
+    """Gradient clipping (0 = none)."""
+
+
+PRESETS: dict[str, Preset] = {
+    # Gurgurov et al. 2025: constant LR 1e-4 for neurons/LoRA, 1e-5 for full/FFN, clip 1.0, 512-token windows.
+    "paper": Preset(lr={"sparse": 1e-4, "dense": 1e-5}, max_grad_norm=1.0),
+    "none": Preset(lr={}, max_grad_norm=0.0),
+}
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The arguments of ``train`` with their types and defaults (``train``'s signature is built from them;
+    its docstring says what each means), as recorded in ``run.json``."""
+
+    model: str
+    method: MethodName
+    language: str
+    out: str
+    neurons: str | None = None
+    corpus: str = "udhr"
+    max_steps: int = 100
+    lr: float | None = None
+    batch_size: int = 2
+    grad_accum: int = 1
+    window: int = 512
+    max_tokens: int | None = None
+    max_eval_tokens: int | None = None
+    eval_steps: int = 50
+    save_steps: int | None = None
+    logging_steps: int = 10
+    seed: int = 0
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    projections: list[str] | None = None
+    random_match: Literal["layer", "total"] = "layer"
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_targets: list[str] | None = None
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    preset: Literal["paper", "none"] = "paper"
+    dtype: str = "float32"
+    overwrite: bool = False
+    resume: bool = True
+
+    def recorded(self) -> dict[str, Any]:
+        """What must match for a run to be resumed (how it was started does not)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("overwrite", "resume")}
+
+
+DEFAULTS = {f.name: f.default for f in fields(TrainSettings) if f.default is not MISSING}
+
+
+def check_method(s: TrainSettings) -> Method:
+    """The method ``s`` names, its options and the numbers in range; else a one-line error."""
+    if s.method not in METHODS:
+        raise LangNeuronsError(f"unknown method {s.method!r}; use one of {', '.join(METHODS)}")
+    method = METHODS[s.method]
+    for name in ("neurons", "projections", "random_match", "lora_r", "lora_alpha", "lora_targets"):
+        if name not in method.options and getattr(s, name) != DEFAULTS[name]:
+            raise LangNeuronsError(f"--{name.replace('_', '-')} does not apply to --method {s.method}; drop it")
+    if method.selection and not s.neurons:
+        raise LangNeuronsError(f"--method {s.method} needs a neuron set: pass --neurons FILE")
+    _check_numbers(s)
+    return method
+
+
+def _check_numbers(s: TrainSettings) -> None:
+    rules = [
+        ("max-steps", s.max_steps >= 1),
+        ("batch-size", s.batch_size >= 1),
+        ("grad-accum", s.grad_accum >= 1),
+        ("eval-steps", s.eval_steps >= 1),
+        ("logging-steps", s.logging_steps >= 1),
+        ("lora-r", s.lora_r >= 1),
+        ("window", s.window >= 2),
+        ("weight-decay", s.weight_decay >= 0),
+        ("warmup-steps", s.warmup_steps >= 0),
+        ("seed", 0 <= s.seed < 2**32),
+    ]
+    bad = [name for name, ok in rules if not ok]
+    if bad:
+        raise LangNeuronsError(
+            f"--{bad[0]} is out of range; pass a positive number (0 is allowed for "
+            "--weight-decay and --warmup-steps; --window needs at least 2)"
+        )
+    if s.save_steps is not None and (s.save_steps < 1 or s.save_steps % s.eval_steps):
+        raise LangNeuronsError(
+            "--save-steps must be a multiple of --eval-steps (the best checkpoint is chosen by validation loss)"
+        )
+
+
+def default_lr(method: str, preset: str = "paper") -> float | None:
+    """The learning rate ``preset`` gives ``method`` (None: the preset needs --lr)."""
+    return PRESETS[preset].lr.get(METHODS[method].lr_group)
+
+
+def resolve_optimizer(s: TrainSettings) -> tuple[float, float]:
+    """The learning rate and gradient clipping the run uses."""
+    if s.preset not in PRESETS:
+        raise LangNeuronsError(f"unknown preset {s.preset!r}; use one of {', '.join(PRESETS)}")
+    lr = s.lr if s.lr is not None else default_lr(s.method, s.preset)
+    if lr is None or not 0 < lr < math.inf:
+        raise LangNeuronsError(
+            f"--preset {s.preset} sets no learning rate for {s.method}; pass a positive --lr (a finite number)"
+        )
+    return lr, PRESETS[s.preset].max_grad_norm
