@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "train": "langneurons.train:train",
     "merge": "langneurons.train:merge",
     "export": "langneurons.export:export",
+    "generate": "langneurons.generate:generate",
     "evaluate": "langneurons.evaluate:evaluate",
     "compare": "langneurons.evaluate:compare",
     "analyze": "langneurons.analysis.commands:analyze",

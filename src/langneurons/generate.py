@@ -1,0 +1,105 @@
+"""``langneurons generate``: a quick look at what a base model and its adapters write for one prompt.
+
+Each adapter (a run of any method, a neuron, peft or FFN adapter, a whole fine-tuned model) is loaded in
+turn onto the base and writes a continuation of the same prompt, streamed to stdout under a header, so
+that several languages' or methods' adapters compare side by side. Greedy by default; a temperature
+above 0 samples with a fixed seed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from .adapters import load_adapted
+from .core.errors import LangNeuronsError
+from .corpus import language_name, normalize_language
+
+TEMPLATES = {
+    "none": "{text}",
+    "translate": "Translate the following text from {source} into {target}.\n{source}: {text}\n{target}:",
+}
+"""Prompt templates; ``translate`` names the languages in English, as FLORES-style evaluations do."""
+
+
+def render_prompt(text: str, template: str = "none", source: str | None = None, target: str | None = None) -> str:
+    """The prompt ``template`` makes of ``text`` (``translate`` needs both languages)."""
+    if template not in TEMPLATES:
+        raise LangNeuronsError(f"unknown template {template!r}; use one of {', '.join(TEMPLATES)}")
+    if template == "none":
+        return text
+    if not (source and target):
+        raise LangNeuronsError(f"--template {template} needs --source and --target (e.g. eng_Latn and mlt_Latn)")
+    names = [language_name(normalize_language(code)) or code for code in (source, target)]
+    return TEMPLATES[template].format(text=text, source=names[0], target=names[1])
+
+
+def generate(
+    *,
+    model: str,
+    prompt: str,
+    adapters: list[str] | None = None,
+    with_base: bool = False,
+    template: Literal["none", "translate"] = "none",
+    source: str | None = None,
+    target: str | None = None,
+    max_new_tokens: int = 64,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    dtype: str = "float32",
+    device: str = "cpu",
+    stream: bool = True,
+) -> dict[str, str]:
+    """Write a continuation of PROMPT with the base model and each adapter, one after another.
+
+    Args:
+        model: Base model: embedded name (gemma-3-270m, smollm2-135m), hub id or local directory.
+        prompt: The text to continue (or to translate, with --template translate).
+        adapters: Runs or adapter folders to load onto the base, in this order (default: the base alone).
+        with_base: Also write the base model's continuation first, for comparison.
+        template: none (the prompt as it is) or translate (a prompt naming --source and --target).
+        source: Language of the prompt for --template translate (e.g. eng_Latn).
+        target: Language to translate into for --template translate (e.g. mlt_Latn).
+        max_new_tokens: Tokens to generate.
+        temperature: 0 for greedy decoding; above 0 samples.
+        top_p: Nucleus sampling mass (with --temperature above 0).
+        seed: Seed for sampling.
+        dtype: Weights' dtype: float32, bfloat16 or float16.
+        device: Device to run on (cpu, cuda, cuda:1, mps).
+        stream: Print the text as it is generated.
+    """
+    if max_new_tokens < 1 or temperature < 0 or not 0 < top_p <= 1:
+        raise LangNeuronsError("--max-new-tokens must be at least 1, --temperature at least 0 and --top-p in (0, 1]")
+    text = render_prompt(prompt, template, source, target)
+    chosen: list[str | None] = list(adapters or [])
+    if with_base or not chosen:
+        chosen.insert(0, None)
+    outputs = {}
+    for adapter in chosen:
+        name = adapter or f"base ({model})"
+        if stream:
+            print(f"=== {name} ===", flush=True)
+        tuned, tokenizer = load_adapted(model, adapter, dtype=dtype, device=device)
+        outputs[name] = _continue(tuned, tokenizer, text, max_new_tokens=max_new_tokens, temperature=temperature,
+                                  top_p=top_p, seed=seed, stream=stream)
+        if stream:
+            print(flush=True)
+    return outputs
+
+
+@torch.inference_mode()
+def _continue(model, tokenizer, text: str, *, max_new_tokens: int, temperature: float, top_p: float, seed: int,
+              stream: bool) -> str:
+    from transformers import TextStreamer
+
+    device = next(model.parameters()).device
+    inputs = tokenizer(text, return_tensors="pt").to(device)
+    sampling = temperature > 0
+    torch.manual_seed(seed)
+    options = dict(do_sample=True, temperature=temperature, top_p=top_p) if sampling else dict(do_sample=False)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = model.generate(**inputs, max_new_tokens=max_new_tokens, pad_token_id=pad,
+                         streamer=TextStreamer(tokenizer, skip_prompt=True) if stream else None, **options)
+    return tokenizer.decode(ids[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
