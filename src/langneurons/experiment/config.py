@@ -12,8 +12,8 @@ import yaml
 from ..core.errors import LangNeuronsError
 from ..corpus import normalize_language
 from ..identify.budget import Budget
+from ..train.methods import METHODS
 
-METHODS = ("neurons", "random", "ffn", "full", "lora", "ia3")
 ANALYSES = ("neurons", "training", "weights", "alignment")
 FIGURE_FORMATS = ("png", "svg", "pdf")
 
