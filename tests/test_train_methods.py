@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 from langneurons.corpus import load_corpus, token_windows
 from langneurons.models import ffn_layers, load_model
+from langneurons.neuronsets import NeuronSet
 from langneurons.train import METHODS, load_trained, merge, train
 from langneurons.train.data import causal_lm_loss, collate_windows
 from train_helpers import LANGUAGE, make_corpus, make_model_dir, make_neuron_set, tree_hashes
@@ -105,7 +106,7 @@ def test_run_directory_layout(runs):
         assert any((run / "adapter").iterdir())
 
 
-def test_trainable_counts(runs):
+def test_trainable_counts(ws, runs):
     info = {m: json.loads((r / "run.json").read_text()) for m, r in runs.items()}
     # 8 neurons x 3 projections x hidden 32, as fp32 deltas
     assert info["neurons"]["trainable_params"] == info["random"]["trainable_params"] == 8 * 3 * 32
@@ -114,6 +115,10 @@ def test_trainable_counts(runs):
     assert info["lora"]["trainable_params"] == 2 * 32 * ((32 + 64) * 2 + (64 + 32))
     assert info["ia3"]["trainable_params"] == 2 * (64 + 64 + 64)
     assert info["full"]["trainable_percent"] == 100.0
+    # shares are of the BASE model, never counting an adapter's own parameters: what neurons show prints
+    base = sum(p.numel() for p in load_model(str(ws.model))[0].parameters())
+    assert {i["total_params"] for i in info.values()} == {base}
+    assert info["neurons"]["trainable_percent"] == NeuronSet.load(ws.neurons).share(LANGUAGE, base)
 
 
 @pytest.mark.parametrize("method", list(METHODS))

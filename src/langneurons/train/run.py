@@ -123,10 +123,12 @@ def _run_locked(
     if state == "resume":
         rundir.check_same_inputs(run, inputs.fingerprints)
     set_seed(s.seed)  # LoRA initialisation; the Trainer seeds data order and dropout itself
+    base_params = sum(p.numel() for p in inputs.base.parameters())  # before the method adds an adapter
     tuned = method.build(inputs.base, inputs.method_inputs)
     resolved = {"lr": lr, "max_grad_norm": max_grad_norm, "projections": list(inputs.method_inputs.projections),
                 "save_steps": s.save_steps or s.eval_steps}  # fmt: skip
-    info = run_info(s, tuned, inputs.shape, inputs.fingerprints, inputs.neuron_info, inputs.data, resolved)
+    info = run_info(s, tuned, inputs.shape, inputs.fingerprints, inputs.neuron_info, inputs.data, resolved,
+                    base_params)
 
     dp.barrier()  # every process has checked the directory before the main one changes it
     if dp.is_main:

@@ -14,6 +14,7 @@ from .. import __version__
 from ..core.errors import LangNeuronsError
 from ..corpus import normalize_language
 from ..models import FFNShape
+from ..neuronsets.format import parameter_share
 from .data import WindowDataset
 from .methods import trainable_parameters
 from .rundir import local_path
@@ -42,12 +43,15 @@ def run_info(
     neuron_info: dict[str, Any] | None,
     data: tuple[WindowDataset, WindowDataset],
     resolved: dict[str, Any],
+    base_params: int,
 ) -> dict[str, Any]:
-    """``run.json`` as written when training starts (``resolved``: lr, clipping, projections, save steps)."""
+    """``run.json`` as written when training starts (``resolved``: lr, clipping, projections, save steps).
+
+    ``total_params`` is the BASE model's count (``base_params``, counted before the method added any
+    adapter), so ``trainable_percent`` is the share ``neurons show`` prints for the same neurons."""
     trainable = sum(p.numel() for p in trainable_parameters(tuned).values())
     if trainable == 0:
         raise LangNeuronsError(f"--method {s.method} leaves nothing to train on this model; check --projections")
-    total = sum(p.numel() for p in {id(p): p for p in tuned.parameters()}.values())
     train_data, valid_data = data
     return {
         "format": "langneurons-run/1",
@@ -66,8 +70,8 @@ def run_info(
         },
         "neurons": neuron_info,
         "trainable_params": trainable,
-        "total_params": total,
-        "trainable_percent": 100.0 * trainable / total,
+        "total_params": base_params,
+        "trainable_percent": parameter_share(trainable, base_params),
         "data": {
             "train_windows": len(train_data),
             "train_tokens": train_data.n_tokens,
