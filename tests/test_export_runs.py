@@ -127,3 +127,38 @@ def test_an_earlier_export_is_replaced_with_overwrite(ws, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "adapter_config.json",
                                                      "adapter_model.safetensors", EXPORT_FILE]
     assert [p.name for p in tmp_path.iterdir()] == ["again"]  # no scratch folder left behind
+
+
+def test_a_training_run_writes_its_card(ws):
+    info = json.loads((ws.runs["neurons"] / "run.json").read_text())
+    head, body = _card(ws.runs["neurons"])
+    assert head["library_name"] == "langneurons" and "langneurons-neurons" in head["tags"]
+    assert f"{info['trainable_percent']:.4f} %" in body and str(info["data"]["train_tokens"]) in body
+    assert _card(ws.runs["lora"])[0]["library_name"] == "peft"
+
+
+def test_evaluation_results_naming_the_run_reach_the_export_card(ws, tmp_path):
+    results = ws.runs["neurons"].parent / "eval-neurons.json"
+    results.write_text(json.dumps({"format": "langneurons.results/1", "run": {"adapter": str(ws.runs["neurons"])},
+                                   "metrics": {"mlt_Latn": {"bits_per_byte": 1.25}}}))
+    try:
+        out = export(str(ws.runs["neurons"]), out=str(tmp_path / "carded"))
+    finally:
+        results.unlink()
+    body = _card(out)[1]
+    assert "## Evaluation" in body and "| mlt_Latn | 1.25 |" in body
+
+
+def test_exported_neuron_set_gets_a_card_and_a_foreign_readme_is_kept(ws, tmp_path, capsys):
+    from langneurons.neuronsets.commands import neurons_export
+
+    neurons_export(str(ws.neurons), out=str(tmp_path / "mt.pth"))
+    head, body = _card(tmp_path)
+    assert head["language"] == ["mlt"] and "neuron-set" in head["tags"]
+    assert "| mlt_Latn | 8 |" in body and "5 3" in body  # 5 and 3 neurons in the two layers
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "README.md").write_text("# my notes\n")
+    neurons_export(str(ws.neurons), out=str(other / "mt.pth"))
+    assert "no card written" in capsys.readouterr().out
+    assert (other / "README.md").read_text() == "# my notes\n"

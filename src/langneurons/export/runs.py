@@ -82,7 +82,7 @@ def export(
 
             write_gguf_lora(folder / GGUF_NAME, lora, model_type, name=Path(run).resolve().name)
         write_json(folder / EXPORT_FILE, _record(found, format, lora, base))
-        write_card(folder, _card(found, format, lora, base))
+        write_card(folder, _card(found, target, format, lora, base))
         replace_dir(folder, target)
     print(f"exported {run} ({adapter.method}, LoRA rank {lora.rank}, alpha {lora.alpha:g}) as {format} into {target}"
           + ("; note: its bias deltas are in lora_B.bias, which peft reads and vLLM and llama.cpp do not"
@@ -144,14 +144,14 @@ def _record(found: AdapterInfo, format: str, lora: LoraAdapter, base: str | None
             "target_modules": len(lora.target_modules), "lora_bias": lora.lora_bias, "langneurons": __version__}
 
 
-def _card(found: AdapterInfo, format: str, lora: LoraAdapter, base: str | None) -> str:
+def _card(found: AdapterInfo, target: Path, format: str, lora: LoraAdapter, base: str | None) -> str:
     """The export's card: how to load it, then what the run recorded."""
     languages = found.languages
     library = "peft" if format == "lora" else "llama.cpp"
     tags = ["lora", f"langneurons-{found.method}", *(["gguf"] if format == "gguf-lora" else [])]
     how = (f"LoRA rank {lora.rank}, lora_alpha {lora.alpha:g} (scale {lora.scale:g}) on {len(lora.target_modules)} "
            "modules" + (" (with `lora_bias`: peft only)" if lora.lora_bias else "") + ".\n\n")
-    how += (f"```python\nfrom peft import PeftModel\nmodel = PeftModel.from_pretrained(base_model, \"{found.path.name}\")\n```"
+    how += (f"```python\nfrom peft import PeftModel\nmodel = PeftModel.from_pretrained(base_model, \"{target.name}\")\n```"
             if format == "lora" else f"```sh\nllama-cli -m BASE.gguf --lora {GGUF_NAME} -p \"...\"\n```")
     sections = [("How to use", how)]
     if found.kind == "run":

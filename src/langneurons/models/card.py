@@ -116,7 +116,7 @@ def run_sections(info: dict[str, Any], results: Sequence[dict[str, Any]] = ()) -
                        ("training windows", data.get("train_windows")),
                        ("validation tokens", data.get("valid_tokens"))], ("data", "value"))
     keys = ("max_steps", "batch_size", "grad_accum", "window", "weight_decay", "warmup_steps", "seed", "dtype",
-            "bf16", "lora_r", "lora_alpha")
+            "bf16", *(("lora_r", "lora_alpha") if info.get("method") == "lora" else ()))
     rows = [("learning rate", resolved.get("lr")), ("gradient clipping", resolved.get("max_grad_norm"))]
     rows += [(k, settings.get(k)) for k in keys if k in settings]
     result = info.get("result") or {}
@@ -126,6 +126,31 @@ def run_sections(info: dict[str, Any], results: Sequence[dict[str, Any]] = ()) -
     return [("Method", method), ("Trained parameters", share), ("Data", data_text),
             ("Settings", table(rows, ("setting", "value"))), ("Training result", outcome),
             ("Evaluation", results_text(results))]
+
+
+def run_card(info: dict[str, Any], results: Sequence[dict[str, Any]] = ()) -> str:
+    """The card of a training run (its ``README.md``), from its ``run.json``."""
+    method = info.get("method")
+    library = "peft" if method in ("lora", "ia3") else "langneurons"
+    head = header(base_model=info.get("model"), languages=[info.get("language") or ""], library_name=library,
+                  tags=[f"langneurons-{method}", *(["lora"] if method == "lora" else [])])
+    return render(head, f"{method} fine-tuning of {info.get('model')} for {info.get('language')}",
+                  run_sections(info, results))
+
+
+def neuron_set_card(neurons: Any, languages: Sequence[str], file: str) -> str:
+    """The card of an exported neuron set (a ``NeuronSet``): neurons and their share per language, how they
+    were chosen."""
+    rows = [(r.language, r.neurons, r.trainable_weights, r.percent_of_model, " ".join(map(str, r.per_layer)))
+            for r in neurons.summary().rows if r.language in languages]
+    chosen = table([(k, v) for k, v in neurons.params.items() if not isinstance(v, dict | list)],
+                   ("selection", "value"))
+    sections = [("Neurons", f"`{file}` holds, in this language order: {', '.join(languages)}.\n\n"
+                 + table(rows, ("language", "neurons", "weights", "% of parameters", "per layer"))),
+                ("Selection", chosen), ("Base model", _licence_note(neurons.model_id))]
+    head = header(base_model=neurons.model_id, languages=languages, library_name="langneurons",
+                  tags=["neuron-set", "lape"])
+    return render(head, f"Language-specific FFN neurons of {neurons.model_id or 'a model'}", sections)
 
 
 def results_text(results: Sequence[dict[str, Any]]) -> str:

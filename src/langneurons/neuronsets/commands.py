@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from ..core.errors import LangNeuronsError
+from ..models.card import neuron_set_card, write_card
 from ..models.loading import model_shape
 from .format import NeuronSet, jaccard_index, shared_count
 
@@ -123,17 +125,24 @@ def neurons_import(
 
 
 def neurons_export(
-    file: str, *, out: str, format: Literal["torch"] = "torch", languages: list[str] | None = None
+    file: str,
+    *,
+    out: str,
+    format: Literal["torch"] = "torch",
+    languages: list[str] | None = None,
+    card: bool = True,
 ) -> str:
     """Export a neuron set to the field's ``List[language][layer] -> LongTensor`` torch file.
 
-    That format has no metadata: the language order is printed, keep it with the file.
+    That format has no metadata: the language order is printed, keep it with the file (the README.md card
+    written beside it records it too).
 
     Args:
         file: Neuron set (``.safetensors``) written by langneurons.
         out: Where to write the exported file (``.pth``).
         format: Target format; only ``torch`` (the format of the published LAPE neuron sets).
         languages: Languages to export, in this order (default: all, in the set's order).
+        card: Write a README.md model card beside OUT (never over a README that is not a langneurons card).
     """
     if format != "torch":
         raise LangNeuronsError(f"unknown export format {format!r}; use 'torch'")
@@ -141,5 +150,8 @@ def neurons_export(
     chosen = neurons.languages if languages is None else _names(languages)
     neurons.to_torch_format(out, chosen)
     text = f"wrote {out}; languages in order: {', '.join(chosen)}"
+    if card:
+        written = write_card(Path(out).parent, neuron_set_card(neurons, chosen, Path(out).name))
+        print(f"card: {written}" if written else "no card written: a README.md that is not ours is there")
     print(text)
     return text

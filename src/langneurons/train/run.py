@@ -20,6 +20,7 @@ from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
 from ..corpus import load_corpus, normalize_language
 from ..models import FFNShape, ffn_shape, load_model, model_fingerprint
+from ..models.card import run_card, write_card
 from ..tuners.neurons import PROJECTIONS
 from . import rundir
 from .data import WindowDataset, causal_lm_loss, collate_windows, load_windows
@@ -287,6 +288,7 @@ def _finish(
     write_curves(run, trainer.state.log_history)
     info["result"] = result(trainer.state)
     write_json(run / RUN_FILE, info)
+    write_card(run, run_card(info))
     rundir.mark_done(run, info["result"]["finished"] + "\n")
     print(
         f"trained {s.method} on {info['language']}: best validation loss {trainer.state.best_metric:.4f} "
