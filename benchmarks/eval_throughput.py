@@ -18,7 +18,7 @@ import torch
 
 from langneurons.corpus.pydocs import python_docstrings
 from langneurons.evaluate.intrinsic import batch_tensors, pad_id, plan_batches, score_texts
-from langneurons.evaluate.run import cap_bytes
+from langneurons.evaluate.planner import cap_bytes
 
 
 def byte_tokenizer():

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from evaluate_helpers import char_tokenizer
-from langneurons.evaluate.harness import Harness, _metrics, hub_offline, unwrap
+from langneurons.corpus.hub import hub_offline
+from langneurons.evaluate.harness import Harness, _metrics, unwrap
 from langneurons.evaluate.udhr_tasks import (
     continuation_docs,
     continuation_task,

@@ -7,7 +7,9 @@ from evaluate_helpers import char_tokenizer, language_texts
 from langneurons.adapters import detect
 from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate import run as run_module
-from langneurons.evaluate.run import evaluate, expand_suites, load_adapted, run_info
+from langneurons.evaluate.harness import unwrap
+from langneurons.evaluate.run import evaluate, load_adapted, run_info
+from langneurons.evaluate.suites import expand_suites
 
 ENGLISH = [
     "Everyone has the right to life, liberty and security of person.",
@@ -144,7 +146,7 @@ def test_flores_corpus_offline_is_a_one_line_error(monkeypatch, tmp_path):
 
 
 def test_max_bytes_is_an_exact_budget_cut_at_a_space():
-    from langneurons.evaluate.run import cap_bytes
+    from langneurons.evaluate.planner import cap_bytes
 
     texts = ["ħelu ħafna", "second text here", "third"]  # 12, 16 and 5 bytes
     assert cap_bytes(texts, 40) == texts and cap_bytes(texts, 0) == texts and cap_bytes(texts, None) == texts
@@ -237,7 +239,7 @@ def test_neuron_adapter_loads_in_memory_and_refuses_another_base(tmp_path, tiny_
     ids = torch.tensor([[1, 5, 6, 7]])
     with torch.no_grad():
         expected = tuned(input_ids=ids).logits
-        assert torch.allclose(run_module.unwrap(model)(ids).logits, expected, atol=1e-5)
+        assert torch.allclose(unwrap(model)(ids).logits, expected, atol=1e-5)
         assert not torch.allclose(tiny_llama(ids).logits, expected, atol=1e-3)
     info = run_info(base_dir, str(tmp_path / "adapter"), None, None)
     assert (info["method"], info["target_language"]) == ("neurons", "mlt_Latn")

@@ -7,19 +7,11 @@ data are local JSONL files). ``lm-eval`` is an optional extra: ``pip install 'la
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from torch import nn
 
 from ..core.errors import LangNeuronsError
-
-_OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
-
-
-def hub_offline() -> bool:
-    """True when the environment forbids the Hugging Face hub (``HF_HUB_OFFLINE=1`` and friends)."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on") for v in _OFFLINE_VARS)
 
 
 def require_lm_eval() -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..corpus.flores import FloresCorpus  # noqa: F401  (evaluate/run.py imports it from here until it is split)
-
 ENGLISH_TASKS = ("mmlu", "hellaswag", "piqa", "winogrande", "arc_easy", "arc_challenge")
 BENCHMARK_CODES = {"ekk_Latn": "est_Latn"}
 """Belebele and SIB-200 spell a few languages with the macro-language code."""

@@ -1,15 +1,13 @@
 """``langneurons evaluate`` and ``langneurons compare``: what an adaptation did, across languages.
 
-A run is a list of *jobs*, one per (task, label); each finished job is written to the results file at
-once, and a re-run with the same settings skips the jobs already there (the model is not even loaded
+A run is a list of *jobs*, one per (task, label) (planner.py); each finished job is written to the results
+file at once, and a re-run with the same settings skips the jobs already there (the model is not even loaded
 when nothing is left to do). Jobs that cannot run (offline, no held-out text, lm-eval missing) are
 recorded under ``skipped`` with a one-line reason and retried next time; they never count as zero.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,52 +17,14 @@ from ..adapters import detect, load_adapted
 from ..core.atomic import scratch_dir, write_text
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
+from ..corpus.hub import hub_offline
 from ..models import resolve_model
 from .deactivation import deactivation_matrix
-from .harness import Harness, builtin_tasks, hub_offline, require_lm_eval, unwrap
-from .intrinsic import score_texts
-from .paper_tasks import ENGLISH_TASKS, FloresCorpus, belebele_task, sib200_task
-from .parallel_tasks import (
-    CONTINUATION_ITEMS,
-    TRANSLATION_ITEMS,
-    continuation_set,
-    score_continuation,
-    score_translation,
-    translation_set,
-)
-from .results import Results, deactivation_table, load_results, markdown_table
-
-OFFLINE_SUITES = ("intrinsic", "udhr")
-ONLINE_SUITES = ("flores", "belebele", "sib200", *ENGLISH_TASKS)
-SUITES = OFFLINE_SUITES + ONLINE_SUITES + ("deactivation",)
-SUITE_GROUPS = {
-    "offline": OFFLINE_SUITES,
-    "english": ENGLISH_TASKS,
-    "paper": ONLINE_SUITES,
-    "all": OFFLINE_SUITES + ONLINE_SUITES,
-    "parallel": ("udhr",),  # continuation + translation on whatever corpus is evaluated (udhr, bible, ...)
-}
-ENGLISH = "eng_Latn"
-LM_EVAL_LABEL = "lm_eval"
-"""The label under which the metrics of extra lm-eval tasks (``--tasks``) are reported."""
-
-
-class Skip(Exception):
-    """A job that cannot run here; the message is the one-line reason."""
-
-
-def expand_suites(suites: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for s in suites:
-        for name in SUITE_GROUPS.get(s, (s,)):
-            if name not in SUITES:
-                choices = ", ".join((*SUITES, *SUITE_GROUPS))
-                raise LangNeuronsError(f"unknown suite {name!r}; choose from {choices}")
-            out += [name] if name not in out else []
-    return out
-
-
-# ----- the model, its adapter and the run's description ------------------------------------------
+from .harness import builtin_tasks, require_lm_eval
+from .parallel_tasks import CONTINUATION_ITEMS, TRANSLATION_ITEMS
+from .planner import Job, Planner, Session, Skip, cap_bytes, held_out, plan_jobs
+from .results import Results, deactivation_table, is_base, load_results, markdown_table
+from .suites import ENGLISH, expand_suites
 
 
 def files_stamp(path: str | Path) -> dict[str, list[int]] | None:
@@ -87,220 +47,6 @@ def run_info(model: str, adapter: str | None, name: str | None, method: str | No
         "adapter": adapter,
         "target_language": ",".join(found.languages) if found and found.languages else None,
     }
-
-
-class Session:
-    """The model, tokenizer and lm-eval wrapper, loaded on first use only."""
-
-    def __init__(self, loader: Callable[[], tuple[Any, Any]], *, batch_size: int, workdir: Path):
-        self._loader, self.batch_size, self.workdir = loader, batch_size, workdir
-        self._loaded: tuple[Any, Any] | None = None
-        self._harness: Harness | None = None
-
-    def _load(self) -> tuple[Any, Any]:
-        if self._loaded is None:
-            model, tokenizer = self._loader()
-            self._loaded = (unwrap(model), tokenizer)
-        return self._loaded
-
-    @property
-    def model(self):
-        return self._load()[0]
-
-    @property
-    def tokenizer(self):
-        return self._load()[1]
-
-    @property
-    def harness(self) -> Harness:
-        if self._harness is None:
-            self._harness = Harness(self.model, self.tokenizer, batch_size=self.batch_size)
-        return self._harness
-
-
-# ----- jobs ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Job:
-    task: str
-    label: str
-    run: Callable[[Session], dict[str, float]]
-    hub: bool = False
-    """Needs the Hugging Face hub (skipped offline)."""
-
-
-def cap_bytes(texts: Sequence[str], max_bytes: int | None) -> list[str]:
-    """The texts, in order, up to ``max_bytes`` UTF-8 bytes: the last one is cut at its last space within
-    the budget (else at a character), so that one long document cannot blow the budget; 0 or None: no cap."""
-    if not max_bytes:
-        return list(texts)
-    out, left = [], max_bytes
-    for t in texts:
-        data = t.encode("utf-8")
-        if len(data) <= left:
-            out.append(t)
-            left -= len(data)
-            continue
-        head = data[:left].decode("utf-8", errors="ignore")
-        parts = head.rsplit(None, 1)
-        cut = parts[0] if len(parts) == 2 else head
-        if cut.strip() or not out:
-            out.append(cut or t[:1])  # at least one character is always scored
-        break
-    return out
-
-
-def held_out(corpus, language: str) -> list[str]:
-    """The test split of ``language``; an unknown language is an error, a missing split an empty list."""
-    if hasattr(corpus, "parallel"):
-        return [t for t in corpus.parallel(language, "test").values() if t.strip()]
-    try:
-        return corpus.texts(language, "test")
-    except LangNeuronsError:
-        if language not in corpus.languages():
-            raise
-        return []
-
-
-def prefixed(prefix: str, metrics: dict[str, float]) -> dict[str, float]:
-    return {f"{prefix}_{k}": v for k, v in metrics.items()}
-
-
-@dataclass
-class Planner:
-    """Builds the jobs of a run from its corpus and settings."""
-
-    corpus: Any
-    pivot: str
-    window: int
-    stride: int | None
-    max_bytes: int | None
-    num_fewshot: int
-    max_gen_toks: int
-    limit: int | None
-    continuation_items: int | None = CONTINUATION_ITEMS
-    translation_items: int | None = TRANSLATION_ITEMS
-
-    def intrinsic(self, label: str, read: Callable[[], list[str]]) -> Job:
-        """Bits per byte of the texts ``read`` returns (read only when the job runs, not when cached)."""
-
-        def run(s: Session) -> dict[str, float]:
-            texts = read()
-            if not texts:
-                raise Skip(f"corpus {self.corpus.name} has no held-out text for {label}")
-            score = score_texts(
-                s.model,
-                s.tokenizer,
-                cap_bytes(texts, self.max_bytes),
-                window=self.window,
-                stride=self.stride,
-                batch_size=s.batch_size,
-                desc=f"bits per byte {label}",
-            )
-            return score.metrics()
-
-        return Job("intrinsic", label, run)
-
-    def continuation(self, label: str) -> Job:
-        prefix = f"{self.corpus.name}_continuation"
-
-        def run(s: Session) -> dict[str, float]:
-            docs = continuation_set(held_out(self.corpus, label), self.continuation_items)
-            if len(docs) < 2:
-                raise Skip(f"needs at least two held-out {self.corpus.name} documents for {label}")
-            return prefixed(prefix, score_continuation(s.harness, s.workdir, f"{prefix}_{label}", docs, limit=self.limit))
-
-        return Job(prefix, label, _needs_lm_eval(run))
-
-    def translation(self, label: str, corpus: Any = None) -> Job:
-        """Into and out of the pivot, on the corpus's test documents, with training documents as shots
-        (a corpus passed in, FLORES+, is scored whole, as the paper does)."""
-        items = self.translation_items if corpus is None else None
-        corpus, pivot = corpus or self.corpus, self.pivot
-
-        def run(s: Session) -> dict[str, float]:
-            if not hasattr(corpus, "parallel"):
-                raise Skip(f"corpus {corpus.name} is not parallel; translation needs aligned documents")
-            metrics: dict[str, float] = {}
-            for direction, src, tgt in (("from", pivot, label), ("to", label, pivot)):
-                test, shots = translation_set(corpus, src, tgt, items=items, num_fewshot=self.num_fewshot)
-                if not test:
-                    raise Skip(f"no held-out {corpus.name} documents in both {src} and {tgt}")
-                scores = score_translation(s.harness, s.workdir, f"{corpus.name}_{src}_{tgt}", test, shots,
-                                           max_gen_toks=self.max_gen_toks, limit=self.limit)
-                metrics |= prefixed(f"{corpus.name}_{direction}_{pivot}", scores)
-            return metrics
-
-        return Job(f"{corpus.name}_translation", label, _needs_lm_eval(run))
-
-    def lm_eval_task(self, label: str, prefix: str, task: str | dict[str, Any]) -> Job:
-        """One lm-eval task (its own by name, or a config), its metrics prefixed with ``prefix``."""
-        name = task if isinstance(task, str) else task["task"]
-
-        def run(s: Session) -> dict[str, float]:
-            return prefixed(prefix, s.harness.run([task], limit=self.limit)[name])
-
-        return Job(prefix, label, _needs_lm_eval(run))
-
-
-def _needs_lm_eval(run: Callable[[Session], dict[str, float]]) -> Callable[[Session], dict[str, float]]:
-    def wrapped(s: Session) -> dict[str, float]:
-        try:
-            require_lm_eval()
-        except LangNeuronsError as e:
-            raise Skip(str(e)) from e
-        return run(s)
-
-    return wrapped
-
-
-def from_hub(job: Job) -> Job:
-    """The same job, with any failure (network, gated dataset, missing config) turned into a skip."""
-
-    def run(s: Session) -> dict[str, float]:
-        try:
-            return job.run(s)
-        except Skip:
-            raise
-        except Exception as e:  # report it in one line; never score it as zero
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise Skip(f"{type(e).__name__}: {first[:200]}") from e
-
-    return Job(job.task, job.label, run, hub=True)
-
-
-def plan_jobs(
-    planner: Planner, suites: list[str], languages: list[str], forgetting: bool, tasks: Sequence[str] = ()
-) -> list[Job]:
-    """Every (task, label) of the run, in the order they run."""
-    from ..corpus.pydocs import PYDOCS_LABEL, python_docstrings
-
-    corpus = planner.corpus
-    jobs: list[Job] = []
-    if "intrinsic" in suites:
-        labels = languages + [ENGLISH] * (forgetting and ENGLISH not in languages)
-        jobs += [planner.intrinsic(label, lambda label=label: held_out(corpus, label)) for label in labels]
-        if forgetting:
-            jobs.append(planner.intrinsic(PYDOCS_LABEL, lambda: python_docstrings("test")))
-    if "udhr" in suites:
-        for label in languages:
-            jobs.append(planner.continuation(label))
-            if label != planner.pivot:
-                jobs.append(planner.translation(label))
-    for label in languages:
-        if "flores" in suites and label != planner.pivot:
-            jobs.append(from_hub(planner.translation(label, FloresCorpus())))
-        if "belebele" in suites:
-            jobs.append(from_hub(planner.lm_eval_task(label, "belebele", belebele_task(label))))
-        if "sib200" in suites:
-            jobs.append(from_hub(planner.lm_eval_task(label, "sib200", sib200_task(label))))
-    jobs += [from_hub(planner.lm_eval_task(ENGLISH, t, t)) for t in ENGLISH_TASKS if t in suites]
-    jobs += [from_hub(planner.lm_eval_task(LM_EVAL_LABEL, t, t)) for t in tasks]
-    return list({(j.task, j.label): j for j in jobs}.values())
-
-
-# ----- the public commands ------------------------------------------------------------------------
 
 
 def _markdown_path(out: str) -> Path:
@@ -374,13 +120,8 @@ def evaluate(
     suites = expand_suites(suites)
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages, e.g. mlt_Latn,eng_Latn")
-    if batch_size < 1:
-        raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
-    if min(continuation_items, translation_items) < 1:
-        raise LangNeuronsError("--continuation-items and --translation-items must be at least 1")
-    if max_bytes is not None and max_bytes < 0:
-        raise LangNeuronsError(f"--max-bytes must be 0 (no cap) or more, not {max_bytes}")
-    src = FloresCorpus() if corpus == "flores" else load_corpus(corpus)
+    _check_sizes(batch_size, max_bytes, continuation_items, translation_items)
+    src = load_corpus(corpus)
     languages = list(dict.fromkeys(normalize_language(lang) for lang in languages))
     for lang in languages:
         held_out(src, lang)  # an unknown language fails here, before any model is loaded
@@ -401,14 +142,7 @@ def evaluate(
         results = Results(out, run_info(model, adapter, name, method), settings)
         planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit,
                           continuation_items, translation_items)
-        jobs = plan_jobs(planner, suites, languages, forgetting, tasks)
-        jobs = [j for j in jobs if results.get(j.task, j.label) is None]
-        hub = [j for j in jobs if j.hub]
-        if hub and hub_offline():
-            print(f"offline: skipping {len(hub)} hub task(s) ({', '.join(sorted({j.task for j in hub}))})")
-            for j in hub:
-                results.skip(j.task, j.label, "offline; it fetches data from the Hugging Face hub", quiet=True)
-            jobs = [j for j in jobs if not j.hub]
+        jobs = _pending(plan_jobs(planner, suites, languages, forgetting, tasks), results)
         with scratch_dir(out) as workdir:  # lm-eval's task files; a kill leaves it to the next run's lock
             session = Session(
                 lambda: load_adapted(model, adapter, dtype=dtype, device=device),
@@ -427,6 +161,26 @@ def evaluate(
                     results.set_deactivation(_deactivation(session, nset, texts, window))
         results.save()
         return _write_report(results, out, baseline)
+
+
+def _check_sizes(batch_size: int, max_bytes: int | None, continuation_items: int, translation_items: int) -> None:
+    if batch_size < 1:
+        raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
+    if min(continuation_items, translation_items) < 1:
+        raise LangNeuronsError("--continuation-items and --translation-items must be at least 1")
+    if max_bytes is not None and max_bytes < 0:
+        raise LangNeuronsError(f"--max-bytes must be 0 (no cap) or more, not {max_bytes}")
+
+
+def _pending(jobs: list[Job], results: Results) -> list[Job]:
+    """The jobs whose results are not cached yet; while offline, hub jobs are recorded as skipped instead."""
+    jobs = [j for j in jobs if results.get(j.task, j.label) is None]
+    hub = [j for j in jobs if j.hub]
+    if hub and hub_offline():
+        print(f"offline: skipping {len(hub)} hub task(s) ({', '.join(sorted({j.task for j in hub}))})")
+        for j in hub:
+            results.skip(j.task, j.label, "offline; it fetches data from the Hugging Face hub", quiet=True)
+    return [j for j in jobs if not (j.hub and hub_offline())]
 
 
 def _neuron_set(neurons: str | None, suites: list[str]):
@@ -483,7 +237,7 @@ def compare(files: list[str], *, base: str | None = None, out: str | None = None
     if not files:
         raise LangNeuronsError("no results files given; pass the JSON files evaluate wrote")
     runs = [load_results(f) for f in files]
-    base_run = next((r for r in runs if r["run"].get("method") == "base"), None)
+    base_run = next((r for r in runs if is_base(r)), None)
     if base is not None:
         pairs = zip(files, runs, strict=True)
         matches = [r for f, r in pairs if r["run"].get("name") == base or Path(f) == Path(base)]

@@ -20,7 +20,6 @@ last checkpoint, an unfinished evaluation reuses its finished tasks.
 from __future__ import annotations
 
 import inspect
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,14 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..analysis import figure_formats
 from ..analysis.commands import analyze
-from ..core.atomic import write_json, write_text
+from ..core.atomic import read_json, write_json, write_text
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
 from ..corpus import load_corpus, normalize_language
 from ..corpus.pydocs import PYDOCS_LABEL
 from ..evaluate import evaluate, load_results, markdown_table, method_table
 from ..evaluate.aggregate import markdown, study_tables
-from ..evaluate.run import ENGLISH
+from ..evaluate.suites import ENGLISH
 from ..identify.lape import identify
 from ..identify.record import record
 from ..identify.stats import load_stats_dir
@@ -116,7 +115,7 @@ class Experiment:
         from ..neuronsets.format import NeuronSet
 
         neurons = NeuronSet.load(self.neurons_path)
-        metrics = json.loads((self.out / "screen.json").read_text())["metrics"]
+        metrics = load_results(self.out / "screen.json")["metrics"]
         pivot = normalize_language(c.pivot)
         scored = [(m["bits_per_byte"], lang) for lang, m in metrics.items()
                   if lang != pivot and lang in neurons.languages and neurons.count(lang) > 0 and "bits_per_byte" in m]
@@ -200,8 +199,11 @@ class Experiment:
             losses[spec.name] = result.get("best_eval_loss")
         return {f"{m}-{t}": choose_lr(self.config, m, t, losses) for t in self.targets() for m in self.config.methods}
 
+    def _selection(self) -> dict:
+        return read_json(self.out / "study" / "selection.json", fix="delete it to choose the rates again", expect=dict)
+
     def final_specs(self) -> list[RunSpec]:
-        selection = json.loads((self.out / "study" / "selection.json").read_text())
+        selection = self._selection()
         chosen = {(m, t): selection[f"{m}-{t}"]["chosen"] for t in self.targets() for m in self.config.methods}
         return final_specs(self.config, self.targets(), chosen)
 
@@ -239,7 +241,7 @@ class Experiment:
         results = {s.name: load_results(self.results_path(s.name)) for s in specs}
         runs = {s.name: read_run(self.run_dir(s.name)) for s in specs}
         study = summarize(specs, results, runs, load_results(self.results_path("base")), self._forgetting_labels())
-        study["selection"] = json.loads((self.out / "study" / "selection.json").read_text())
+        study["selection"] = self._selection()
         study["seeds"] = self.config.seeds
         out = self.out / "study" / "study.json"
         write_json(out, study)
