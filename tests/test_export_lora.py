@@ -96,3 +96,34 @@ def test_each_language_delta_lands_on_its_own_neurons():
     merged = tuned.merge_and_unload()
     changed = (merged.model.layers[1].mlp.up_proj.weight != layer_up).any(1).nonzero().flatten()
     assert changed.tolist() == tuned.neuron_indices["cy"][1].tolist()
+
+
+@pytest.mark.parametrize(("arch", "projections", "expected"), [
+    ("phi3", ("gate", "up", "down"), {"blk.1.ffn_up.weight.lora_a": (10, 32), "blk.1.ffn_up.weight.lora_b": (128, 10),
+                                      "blk.1.ffn_down.weight.lora_a": (10, 64), "blk.1.ffn_down.weight.lora_b": (32, 10)}),
+    ("gpt2", ("down",), {"blk.1.ffn_down.weight.lora_a": (5, 64), "blk.1.ffn_down.weight.lora_b": (32, 5)}),
+])
+def test_gguf_names_and_shapes_per_layout(arch, projections, expected, tmp_path):
+    gguf = pytest.importorskip("gguf")
+    from langneurons.export import write_gguf_lora
+
+    tuned = _tuned(arch, projections=projections)
+    adapter = neuron_lora(tuned.base_model, tuned.neuron_indices, dict(tuned.named_deltas()))
+    write_gguf_lora(tmp_path / "a.gguf", adapter, arch, name="t")
+    reader = gguf.GGUFReader(str(tmp_path / "a.gguf"))
+    assert reader.fields["general.architecture"].contents() == arch
+    got = {t.name: tuple(t.data.shape) for t in reader.tensors}
+    assert got == expected
+    a = next(t for t in reader.tensors if t.name.endswith("ffn_down.weight.lora_b"))
+    key = next(k for k in adapter.tensors if "c_proj.lora_B" in k or "down_proj.lora_B" in k)
+    torch.testing.assert_close(torch.from_numpy(a.data.copy()), adapter.tensors[key])
+
+
+def test_gguf_refuses_bias_deltas(tmp_path):
+    from langneurons.export import write_gguf_lora
+
+    tuned = _tuned("bloom")
+    adapter = neuron_lora(tuned.base_model, tuned.neuron_indices, dict(tuned.named_deltas()))
+    with pytest.raises(LangNeuronsError, match="bias entries.*--format lora"):
+        write_gguf_lora(tmp_path / "a.gguf", adapter, "bloom", name="t")
+    assert not list(tmp_path.iterdir())

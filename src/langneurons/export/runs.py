@@ -43,6 +43,7 @@ def export(
     max_rank: int = DEFAULT_MAX_RANK,
     base_model: str | None = None,
     overwrite: bool = False,
+    push_to_hub: str | None = None,
 ) -> Path:
     """Export a trained run (or a neuron or LoRA adapter folder) as a LoRA adapter for serving.
 
@@ -57,6 +58,8 @@ def export(
         max_rank: Refuse an adapter needing a larger LoRA rank (vLLM loads at most 512).
         base_model: Read the base model's config from here instead of the model recorded in the run.
         overwrite: Replace an earlier export in OUT.
+        push_to_hub: Also upload OUT to this Hugging Face repository (created private if missing; needs a
+            login; untested here, offline).
     """
     if max_rank < 1:
         raise LangNeuronsError(f"--max-rank must be at least 1, got {max_rank}")
@@ -87,7 +90,19 @@ def export(
     print(f"exported {run} ({adapter.method}, LoRA rank {lora.rank}, alpha {lora.alpha:g}) as {format} into {target}"
           + ("; note: its bias deltas are in lora_B.bias, which peft reads and vLLM and llama.cpp do not"
              if lora.lora_bias else ""))
+    if push_to_hub:
+        _push(target, push_to_hub)
     return target
+
+
+def _push(folder: Path, repo_id: str) -> None:
+    """A thin call of huggingface_hub (never run by the tests: they are offline)."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, private=True, exist_ok=True)
+    api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message="langneurons export")
+    print(f"uploaded {folder} to https://huggingface.co/{repo_id}")
 
 
 def _check_out(target: Path, source: Path, *, overwrite: bool) -> Path:
