@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from langneurons.analysis.study import pareto_front
 from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate.aggregate import mean_ci, paired
 from langneurons.evaluate.results import FORMAT
@@ -147,3 +148,19 @@ def test_a_kill_mid_sweep_resumes_without_redoing_finished_runs(tmp_path, fakes)
     fakes.clear()
     runner.Experiment(_config(), out).run()
     assert fakes == [f"train:{killed}"]  # the choice did not change: nothing downstream re-runs
+
+
+def test_the_pareto_front_keeps_what_nothing_beats_on_both_axes():
+    points = [("a", 0.0, 0.5), ("b", 0.1, 0.9), ("c", 0.2, 0.4), ("d", 0.0, 0.3)]
+    assert pareto_front(points) == ["a", "b"]  # c and d lose to a on both
+
+
+def test_the_report_shows_the_study_tables_and_the_gain_forgetting_figure(tmp_path, fakes):
+    from langneurons.report import report
+
+    out = tmp_path / "out"
+    runner.Experiment(_config(), out).run()
+    html = report(str(out)).read_text()
+    assert "Study" in html and "Paired on the same seeds and budget" in html
+    assert "-0.080 ± 0.050 (n=3)" in html
+    assert (out / "figures" / "study-gain-forgetting.png").stat().st_size > 10_000

@@ -15,6 +15,7 @@ from .neurons import (
     plot_overlap,
 )
 from .plots import figure_formats, new_figure, save_figure, style
+from .study import pareto_front, plot_gain_forgetting
 from .training import load_log_history, plot_training, training_curves
 from .weights import (
     asymmetry,
@@ -37,6 +38,8 @@ __all__ = [
     "neuron_summary",
     "new_figure",
     "order_languages",
+    "pareto_front",
+    "plot_gain_forgetting",
     "plot_alignment",
     "plot_deactivation",
     "plot_languages_per_neuron",

@@ -9,6 +9,7 @@
       neurons.safetensors      the neuron set (preferred over analysis/neurons.json)
       figures/                 written by `report`: the figures as PNG that analysis/ does not hold as drawn
                                from its JSON (the analyses' own PNGs are embedded as they are)
+      study/study.json         optional: the study's intervals over seeds (``experiment/protocol.py``)
       report.html              written by `report` (default output)
 """
 
@@ -23,6 +24,7 @@ from ..analysis import (
     neuron_summary,
     plot_alignment,
     plot_deactivation,
+    plot_gain_forgetting,
     plot_languages_per_neuron,
     plot_neuron_counts,
     plot_overlap,
@@ -35,6 +37,7 @@ from ..analysis import (
 from ..analysis.alignment import mean_over_languages
 from ..core.atomic import read_json, write_text
 from ..core.errors import LangNeuronsError
+from ..evaluate.aggregate import study_tables
 from ..evaluate.results import FORMAT as RESULTS_FORMAT
 from ..evaluate.results import is_base
 from .format import run_label
@@ -79,6 +82,19 @@ def _neuron_items(experiment: Path, figures: Path) -> list[Item]:
                    "blocks of related languages share neurons."),
         FigureItem(figures / "neurons-per-neuron.png", "How many languages each selected neuron serves."),
     ]
+
+
+def _study_items(experiment: Path, figures: Path) -> list[Item]:
+    path = experiment / "study" / "study.json"
+    if not path.is_file():
+        return []
+    study = _read_json(path)
+    plot_gain_forgetting(study, figures / "study-gain-forgetting")
+    seeds = ", ".join(map(str, study.get("seeds", [])))
+    tables: list[Item] = [TableItem(caption, header, rows) for caption, header, rows in study_tables(study)]
+    return [FigureItem(figures / "study-gain-forgetting.png",
+                       f"Each method's gain on its target against what it forgot (seeds {seeds}; points are means, "
+                       "bars 95 % intervals, the ringed points form the Pareto front)."), *tables]
 
 
 def _training_items(experiment: Path, figures: Path) -> list[Item]:
@@ -205,6 +221,7 @@ def report(experiment: str, *, out: str | None = None, title: str | None = None)
     results = load_results(root / "results")
     with figure_formats(["png"]):
         sections = {
+            "Study": _study_items(root, figures),
             "Neurons": _neuron_items(root, figures),
             "Training": _training_items(root, figures),
             "Weights": _weights_items(root, figures),

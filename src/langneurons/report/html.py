@@ -16,7 +16,7 @@ from ..core.errors import LangNeuronsError
 from ..evaluate.results import is_base
 from .format import esc, flatten, fmt, html_table, lower_is_better, run_label
 
-SECTIONS = ("Summary", "Neurons", "Training", "Weights", "Alignment", "Deactivation", "Settings", "Versions")
+SECTIONS = ("Summary", "Study", "Neurons", "Training", "Weights", "Alignment", "Deactivation", "Settings", "Versions")
 MAX_COLUMNS = 8
 
 
@@ -178,7 +178,7 @@ def render_report(
     Args:
         title: The page title (the experiment's name).
         results: Evaluation results dicts (``langneurons.results/1``), the base model's among them.
-        sections: Figures, tables and notes for Neurons, Training, Weights, Alignment and Deactivation.
+        sections: Figures, tables and notes for Study, Neurons, Training, Weights, Alignment and Deactivation.
         settings: The experiment's settings (nested dicts are flattened to dotted keys).
         versions: Library versions.
         generated: A timestamp to print (default: now, UTC).

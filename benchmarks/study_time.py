@@ -1,0 +1,93 @@
+"""Estimate a study's wall time before running it: time each method's training and each evaluation once.
+
+For every method of the config, trains one validation interval (``eval_steps`` steps and a validation) and
+two, on the config's model, corpus and settings: the difference is the cost of one interval, the rest the
+fixed cost of a run (loading, data, saving). Times one base evaluation with the config's settings and the
+recording speed, then multiplies by the protocol's counts (sweep runs, extra seeds, evaluations). Usage::
+
+    python benchmarks/study_time.py configs/study-smollm2-bible.yaml --target swh_Latn
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from langneurons.evaluate import evaluate
+from langneurons.experiment.config import ExperimentConfig
+from langneurons.identify import identify, load_stats_dir, record
+from langneurons.train import train
+
+
+def timed(fn, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def method_costs(c: ExperimentConfig, target: str, neurons: Path, work: Path) -> dict[str, tuple[float, float]]:
+    """Per method: (fixed seconds per run, seconds per validation interval)."""
+    settings = {k: v for k, v in c.train.items() if k not in ("lr", "max_steps")}
+    interval = int(settings.get("eval_steps", 50))
+    costs = {}
+    for method in c.methods:
+        lr = c.learning_rates(method)[0]
+        runs = []
+        for blocks in (1, 2):
+            out = work / f"{method}-{blocks}"
+            runs.append(timed(train, model=c.model, method=method, language=target, out=str(out), corpus=c.corpus,
+                              neurons=str(neurons) if method in ("neurons", "random") else None, lr=lr,
+                              max_steps=blocks * interval, **settings))
+            shutil.rmtree(out)
+        costs[method] = (max(0.0, 2 * runs[0] - runs[1]), runs[1] - runs[0])
+    return costs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("config")
+    parser.add_argument("--target", required=True, help="a target language to time on")
+    args = parser.parse_args()
+    c = ExperimentConfig.from_yaml(args.config)
+    work = Path(tempfile.mkdtemp(prefix="study-time-"))
+    rec = {k: v for k, v in c.identify.items() if k in ("max_tokens", "window", "batch_size")}
+    record_s = timed(record, model=c.model, languages=[c.pivot, args.target], out=str(work / "stats"),
+                     corpus=c.corpus, allow_short=True, **rec)
+    budget = {k: v for k, v in c.identify.items() if k not in rec}
+    neurons = work / "neurons.safetensors"
+    identify(load_stats_dir(work / "stats"), **budget).save(neurons)
+    costs = method_costs(c, args.target, neurons, work)
+    eval_s = timed(evaluate, model=c.model, languages=[args.target], out=str(work / "base.json"), corpus=c.corpus,
+                   **c.evaluate)
+    shutil.rmtree(work)
+
+    blocks = int(c.train.get("max_steps", 100)) / int(c.train.get("eval_steps", 50))
+    targets = c.num_targets if c.targets == "auto" else len(c.targets)
+    extra_seeds = len(c.seeds) - c.sweep_seeds
+    print("| method | fixed s/run | s per validation interval | runs | training s |\n|---|---:|---:|---:|---:|")
+    train_total = 0.0
+    for method, (fixed, per) in costs.items():
+        runs = targets * (len(c.learning_rates(method)) * c.sweep_seeds + extra_seeds)
+        seconds = runs * (fixed + blocks * per)
+        train_total += seconds
+        print(f"| {method} | {fixed:.0f} | {per:.0f} | {runs} | {seconds:.0f} |")
+    evaluations = 1 + targets * len(c.methods) * len(c.seeds)
+    record_total = record_s / 2 * len(c.pool)
+    print(f"recording: {record_s / 2:.0f} s per language x {len(c.pool)} = {record_total:.0f} s")
+    print(f"evaluation: {eval_s:.0f} s each (base; a tuned model adds its adapter) x {evaluations} = "
+          f"{eval_s * evaluations:.0f} s")
+    total = train_total + eval_s * evaluations + record_total
+    print(f"estimated study: {total / 60:.0f} min without analyses and report")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
