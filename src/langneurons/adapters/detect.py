@@ -6,11 +6,11 @@ One table of file names decides it for every command that reads a run or an adap
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ..core.atomic import read_json
 from ..core.errors import LangNeuronsError
 from ..tuners.neurons import CONFIG_NAME as NEURON_CONFIG
 
@@ -114,25 +114,11 @@ def _info(folder: Path, kind: Kind) -> AdapterInfo:
     if kind == "ffn":
         return AdapterInfo(folder, kind, {})
     config = folder / next(name for name, k in FILES.items() if k == kind)
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise LangNeuronsError(f"{config} is not valid JSON ({e}); save the adapter again") from e
-    if not isinstance(data, dict):
-        raise LangNeuronsError(f"{config} does not hold a JSON object; save the adapter again")
-    return AdapterInfo(folder, kind, data)
+    return AdapterInfo(folder, kind, read_json(config, fix="save the adapter again", expect=dict))
 
 
 def read_run(run: Path) -> dict[str, Any]:
     """``run.json`` of a run directory, or a one-line error saying it is not one."""
-    try:
-        data = json.loads((run / RUN_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise LangNeuronsError(
-            f"{run} is not a training run (no {RUN_FILE}); pass the --out of `langneurons train`"
-        ) from e
-    except (OSError, ValueError) as e:
-        raise LangNeuronsError(f"{run / RUN_FILE} is unreadable ({e}); re-run training with --overwrite") from e
-    if not isinstance(data, dict):
-        raise LangNeuronsError(f"{run / RUN_FILE} does not hold a JSON object; re-run training with --overwrite")
-    return data
+    if not (run / RUN_FILE).is_file():
+        raise LangNeuronsError(f"{run} is not a training run (no {RUN_FILE}); pass the --out of `langneurons train`")
+    return read_json(run / RUN_FILE, fix="re-run training with --overwrite", expect=dict)

@@ -3,7 +3,6 @@ whole fine-tuned model. Adapters are attached in memory; nothing is merged on di
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import nn
 
-from ..core.errors import LangNeuronsError
+from ..core.atomic import read_json
+from ..core.errors import LangNeuronsError, first_line
 from ..models import load_model, load_tokenizer, model_fingerprint, model_id, resolve_model, torch_dtype
 from .detect import FFN_FILE, MODEL_CONFIG, PEFT_WEIGHTS, AdapterInfo, detect, read_run
 
@@ -83,10 +83,6 @@ def check_adapter_modules(base: nn.Module, weights: Path) -> None:
                                    f"{model_id(base)} does not have; use the base model the adapter was trained on")
 
 
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-
-
 def load_trained(run_dir: str | Path, base_model: str | None = None) -> tuple[nn.Module, Any]:
     """The adapted model of a finished run (any method) and its tokenizer, in eval mode.
 
@@ -110,7 +106,7 @@ def load_trained(run_dir: str | Path, base_model: str | None = None) -> tuple[nn
             model = LOADERS[adapter.kind](model, adapter.path)
     except _CORRUPT as e:
         raise LangNeuronsError(
-            f"the adapter in {adapter.path} is unreadable ({_first_line(e)}); re-run training with --overwrite"
+            f"the adapter in {adapter.path} is unreadable ({first_line(e)}); re-run training with --overwrite"
         ) from e
     return model.eval(), tokenizer
 
@@ -134,7 +130,7 @@ def load_adapted(model: str, adapter: str | None = None, *, dtype: str = "float3
     try:
         return LOADERS[found.kind](base, found.path).eval(), tokenizer
     except _CORRUPT as e:
-        raise LangNeuronsError(f"adapter {found.path} does not fit model {model} ({_first_line(e)}); "
+        raise LangNeuronsError(f"adapter {found.path} does not fit model {model} ({first_line(e)}); "
                                "pass the base model it was trained on, or re-create the adapter") from e
 
 
@@ -142,7 +138,7 @@ def _load_whole_model(model: str, found: AdapterInfo, *, dtype: str, device: str
     """A whole fine-tuned model; its tokenizer is the base's when the folder has none."""
     base_config = Path(resolve_model(model)) / MODEL_CONFIG
     if base_config.is_file():
-        base_type = json.loads(base_config.read_text(encoding="utf-8")).get("model_type")
+        base_type = read_json(base_config, fix=f"pass a model folder as {model}", expect=dict).get("model_type")
         if base_type != found.config.get("model_type"):
             raise LangNeuronsError(
                 f"{found.path} holds a {found.config.get('model_type')} model but the base {model} is "

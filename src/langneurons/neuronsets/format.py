@@ -20,7 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from ..core.atomic import atomic_path, write_safetensors
-from ..core.errors import LangNeuronsError
+from ..core.errors import LangNeuronsError, first_line
 from ..models.registry import FFNShape, weights_per_neuron
 
 FORMAT = "langneurons.neuron_set"
@@ -358,10 +358,9 @@ class NeuronSet:
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # a damaged file fails in any of the unpickler's own ways
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise LangNeuronsError(
                 f"cannot read {path} as a torch neuron file "
-                f"(corrupt, truncated or not a torch.save file: {first})"
+                f"(corrupt, truncated or not a torch.save file: {first_line(e)})"
             ) from e
         if not isinstance(data, list | tuple):
             raise LangNeuronsError(

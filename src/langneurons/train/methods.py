@@ -19,7 +19,7 @@ from torch import nn
 from ..adapters.detect import FFN_FILE
 from ..adapters.load import require_peft
 from ..core.atomic import write_safetensors
-from ..core.errors import LangNeuronsError
+from ..core.errors import LangNeuronsError, first_line
 from ..models import FFNShape, ffn_layers, ffn_spec
 from ..tuners.neurons import PROJECTIONS
 
@@ -173,7 +173,7 @@ def _get_peft_model(peft, model: nn.Module, config) -> nn.Module:
     try:
         return peft.get_peft_model(model, config)
     except ValueError as e:  # peft's message names the targets it could not find
-        raise LangNeuronsError(f"peft cannot apply {config.peft_type.value}: {str(e).splitlines()[0]}") from e
+        raise LangNeuronsError(f"peft cannot apply {config.peft_type.value}: {first_line(e)}") from e
 
 
 METHODS: dict[str, Method] = {

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ...core.atomic import write_json
+from ...core.atomic import read_json, write_json
 from ...core.errors import LangNeuronsError
 from ...models.loading import DTYPES
 
@@ -91,10 +90,4 @@ class NeuronTuningConfig:
         path = Path(directory) / CONFIG_NAME
         if not path.is_file():
             raise LangNeuronsError(f"no {CONFIG_NAME} in {directory}; pass a directory save_pretrained wrote")
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise LangNeuronsError(f"{path} is not valid JSON ({e}); save the adapter again") from e
-        if not isinstance(d, dict):
-            raise LangNeuronsError(f"{path} does not hold a JSON object; save the adapter again")
-        return cls.from_dict(d)
+        return cls.from_dict(read_json(path, fix="save the adapter again", expect=dict))
