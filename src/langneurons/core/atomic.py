@@ -90,7 +90,7 @@ def read_json(path: str | os.PathLike, *, fix: str, expect: type | None = None) 
     except OSError as e:
         raise LangNeuronsError(f"cannot read {path} ({e.strerror or first_line(e)}); {fix}") from e
     except ValueError as e:  # not UTF-8, or not JSON
-        raise LangNeuronsError(f"cannot read {path}: it is not valid JSON ({first_line(e)}); {fix}") from e
+        raise LangNeuronsError(f"cannot read {path}: unreadable, it is not valid JSON ({first_line(e)}); {fix}") from e
     if expect is not None and not isinstance(data, expect):
         kind = _JSON_KINDS.get(expect, expect.__name__)
         raise LangNeuronsError(f"{path} must hold a JSON {kind}, not {type(data).__name__}; {fix}")
