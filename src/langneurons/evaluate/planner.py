@@ -206,17 +206,19 @@ def from_hub(job: Job) -> Job:
 
 
 def plan_jobs(
-    planner: Planner, suites: list[str], languages: list[str], forgetting: bool, tasks: Sequence[str] = ()
+    planner: Planner, suites: list[str], languages: list[str], forgetting: Any, tasks: Sequence[str] = ()
 ) -> list[Job]:
-    """Every (task, label) of the run, in the order they run."""
+    """Every (task, label) of the run, in the order they run; ``forgetting`` is the corpus whose English
+    is scored beside Python docstrings (None: no forgetting scores)."""
     from ..corpus.pydocs import PYDOCS_LABEL, python_docstrings
 
     corpus = planner.corpus
     jobs: list[Job] = []
     if "intrinsic" in suites:
-        labels = languages + [ENGLISH] * (forgetting and ENGLISH not in languages)
-        jobs += [planner.intrinsic(label, lambda label=label: held_out(corpus, label)) for label in labels]
-        if forgetting:
+        jobs += [planner.intrinsic(label, lambda label=label: held_out(corpus, label)) for label in languages]
+        if forgetting is not None:
+            if ENGLISH not in languages:
+                jobs.append(planner.intrinsic(ENGLISH, lambda: held_out(forgetting, ENGLISH)))
             jobs.append(planner.intrinsic(PYDOCS_LABEL, lambda: python_docstrings("test")))
     if "udhr" in suites:
         for label in languages:

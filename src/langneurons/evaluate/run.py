@@ -54,6 +54,19 @@ def _markdown_path(out: str) -> Path:
     return p.with_suffix(".md") if p.suffix == ".json" else p.with_name(p.name + ".md")
 
 
+def _forgetting_corpus(src: Any, forgetting: bool, name: str | None) -> Any:
+    """The corpus the forgetting score reads English from, checked to hold English (None: no forgetting)."""
+    from ..corpus import load_corpus
+
+    if not forgetting:
+        return None
+    english = load_corpus(name) if name else src
+    if ENGLISH not in english.languages():
+        raise LangNeuronsError(f"corpus {english.name} has no {ENGLISH} for the forgetting score; "
+                               "pass --forgetting-corpus udhr, or --no-forgetting")
+    return english
+
+
 def evaluate(
     *,
     model: str,
@@ -67,6 +80,7 @@ def evaluate(
     method: str | None = None,
     pivot: str = ENGLISH,
     forgetting: bool = True,
+    forgetting_corpus: str | None = None,
     window: int = 512,
     stride: int | None = None,
     batch_size: int = 4,
@@ -101,6 +115,9 @@ def evaluate(
         method: Method name in tables (default: from the adapter's config, or "base").
         pivot: The other side of every translation task.
         forgetting: Also score English and Python standard-library docstrings (out-of-domain English).
+        forgetting_corpus: Where the English of the forgetting score comes from (default: the evaluated
+            corpus); name another corpus (udhr) when the model was trained on this one, so that forgetting
+            is measured outside the training domain.
         window: Tokens per forward pass when scoring text.
         stride: Tokens a window advances on long texts (default window/2).
         batch_size: Windows (or lm-eval requests) per forward pass.
@@ -125,6 +142,7 @@ def evaluate(
     languages = list(dict.fromkeys(normalize_language(lang) for lang in languages))
     for lang in languages:
         held_out(src, lang)  # an unknown language fails here, before any model is loaded
+    english = _forgetting_corpus(src, forgetting, forgetting_corpus)
     nset = _neuron_set(neurons, suites)
     tasks = _check_tasks(tasks or [])
     pivot = normalize_language(pivot)
@@ -132,6 +150,7 @@ def evaluate(
         "model": model, "model_files": files_stamp(resolve_model(model)), "adapter": adapter,
         "adapter_files": adapter and files_stamp(detect(adapter).path),
         "corpus": corpus, "corpus_version": getattr(src, "version", None), "split": "test", "pivot": pivot,
+        "forgetting_corpus": forgetting_corpus if forgetting else None,
         "window": window, "stride": stride or window // 2, "max_bytes": max_bytes, "num_fewshot": num_fewshot,
         "max_gen_toks": max_gen_toks, "limit": limit, "dtype": dtype,
         "continuation_items": continuation_items, "translation_items": translation_items,
@@ -142,7 +161,7 @@ def evaluate(
         results = Results(out, run_info(model, adapter, name, method), settings)
         planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit,
                           continuation_items, translation_items)
-        jobs = _pending(plan_jobs(planner, suites, languages, forgetting, tasks), results)
+        jobs = _pending(plan_jobs(planner, suites, languages, english, tasks), results)
         with scratch_dir(out) as workdir:  # lm-eval's task files; a kill leaves it to the next run's lock
             session = Session(
                 lambda: load_adapted(model, adapter, dtype=dtype, device=device),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..core.atomic import write_json
-from ..corpus import load_corpus
 from ..core.paths import cache_dir
+from ..corpus import load_corpus
 from ..neuronsets.shipped import MANIFEST, SHIPPED_DIR, shipped_manifest
 from .lape import identify
 from .record import record
