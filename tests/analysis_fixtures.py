@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from tiny import char_tokenizer, make_tiny_model
+from fixtures import make_tiny_model, neuron_set
 
 PLANTED = {
     "mlt_Latn": [[0, 1, 2], [5]],
@@ -19,10 +19,7 @@ PLANTED = {
 
 
 def planted_neuron_set(ffn_size: int = 16):
-    from langneurons.neuronsets.format import NeuronSet
-
-    indices = {lang: [torch.tensor(idx, dtype=torch.long) for idx in layers] for lang, layers in PLANTED.items()}
-    return NeuronSet(languages=list(PLANTED), indices=indices, num_layers=2, ffn_size=ffn_size)
+    return neuron_set(PLANTED, ffn_size=ffn_size)
 
 
 def log_history(final_loss: float, steps: int = 40, eval_every: int = 10) -> list[dict]:
@@ -106,13 +103,3 @@ def write_experiment(root: Path) -> Path:
     assert training_curves(sorted((root / "runs").iterdir()))
     return root
 
-
-def save_tiny(directory: Path, model) -> Path:
-    """Save a tiny model with a character-level tokenizer, so ``load_model(directory)`` works offline."""
-    import string
-
-    tokenizer = char_tokenizer(string.ascii_letters + string.digits + " .,;:!?'-", eos=False)
-    assert len(tokenizer) <= model.config.vocab_size
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory

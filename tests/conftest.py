@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny import make_tiny_model
+from fixtures import make_tiny_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # One thread: on a small shared machine two OpenMP threads spin-wait on each other and tiny models run

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from fixtures import LANGUAGE, make_corpus, make_model_dir, make_neuron_set
 from langneurons.adapters import FILES, detect, folder_kind, load_adapted, load_trained, read_neuron_adapter
 from langneurons.core.errors import LangNeuronsError
-from train_helpers import LANGUAGE, make_corpus, make_model_dir, make_neuron_set
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "langneurons"
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from fixtures import make_tiny_model
 from langneurons.analysis import alignment, alignment_scores, embed_texts, plot_alignment
 from langneurons.core.errors import LangNeuronsError
-from tiny import make_tiny_model
 
 BOS = 1
 

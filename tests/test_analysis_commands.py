@@ -6,11 +6,11 @@ import types
 import pytest
 import torch
 
-from analysis_fixtures import planted_neuron_set, save_tiny, write_run
+from analysis_fixtures import planted_neuron_set, write_run
+from fixtures import make_tiny_model, save_tiny
 from langneurons.analysis import analyze
 from langneurons.core.errors import LangNeuronsError
 from langneurons.models import ffn_layers
-from tiny import make_tiny_model
 
 SENTENCES = ["the cat sleeps", "a dog runs fast", "rain falls today", "we read books", "birds sing at dawn",
              "the sea is calm", "bread is warm", "trains leave at nine", "snow covers hills", "music plays loud"]

@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from fixtures import make_tiny_model
 from langneurons.analysis import (
     plot_weight_distributions,
     plot_weight_norms,
@@ -12,7 +13,6 @@ from langneurons.analysis import (
 )
 from langneurons.core.errors import LangNeuronsError
 from langneurons.models import ffn_layers
-from tiny import make_tiny_model
 
 HIDDEN, WIDTH = 32, 64
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from fixtures import make_corpus, make_model_dir, make_neuron_set
 from langneurons.adapters import detect
 from langneurons.cli import main
 from langneurons.core.errors import LangNeuronsError
@@ -23,7 +24,6 @@ from langneurons.experiment.config import ExperimentConfig
 from langneurons.identify.record import record
 from langneurons.models import load_model
 from langneurons.train import train
-from train_helpers import make_corpus, make_model_dir, make_neuron_set
 
 
 @pytest.fixture(scope="module")

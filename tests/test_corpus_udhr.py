@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from corpus_helpers import article_text, build_udhr_tarball
+from fixtures import article_text, build_udhr_tarball
 from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import ParallelCorpus, udhr
 from langneurons.corpus.languages import clear_alias_cache, normalize_language

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from corpus_helpers import word_tokenizer
+from fixtures import word_tokenizer
 from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import token_windows
 

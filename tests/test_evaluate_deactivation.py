@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from evaluate_helpers import char_tokenizer, language_neuron_model, language_neurons, language_texts
+from fixtures import char_tokenizer, language_neuron_model, language_neurons, language_texts
 from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate.deactivation import deactivation_matrix, zeroed_neurons
 from langneurons.evaluate.intrinsic import score_texts

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from evaluate_helpers import char_tokenizer
+from fixtures import char_tokenizer
 from langneurons.corpus.hub import hub_offline
 from langneurons.evaluate.harness import Harness, _metrics, unwrap
 from langneurons.evaluate.udhr_tasks import (
@@ -52,7 +52,7 @@ def test_translation_docs_align_by_key_and_skip_missing():
 
 @pytest.fixture(scope="module")
 def harness():
-    from tiny import make_tiny_model
+    from fixtures import make_tiny_model
 
     return Harness(make_tiny_model("llama"), char_tokenizer(), batch_size=4)
 
@@ -112,7 +112,6 @@ def test_loglikelihood_runs_the_head_on_scored_positions_only_with_the_same_scor
     from lm_eval.models.huggingface import HFLM
 
     from langneurons.evaluate.lm_eval_model import ScoredHeadLM
-    from tiny import make_tiny_model
 
     # Contexts of several lengths, continuations of 1-4 tokens, ids ending in 0 (the padding id) included.
     requests = [(("c", "x"), list(range(1 + i, 20 + 3 * i)), [5, 9, 0][: 1 + i % 3] + [7] * (i % 2)) for i in range(7)]
@@ -131,7 +130,6 @@ def test_loglikelihood_runs_the_head_on_scored_positions_only_with_the_same_scor
 
 def test_an_unknown_batch_gets_every_position():
     from langneurons.evaluate.lm_eval_model import ScoredHeadLM
-    from tiny import make_tiny_model
 
     lm = ScoredHeadLM(pretrained=make_tiny_model("llama"), tokenizer=char_tokenizer(), batch_size=2, device="cpu")
     lm._scored_from, lm._lengths = {(1, 2, 3): 2}, [3]

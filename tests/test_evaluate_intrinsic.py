@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evaluate_helpers import char_tokenizer
+from fixtures import char_tokenizer
 from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate.intrinsic import TextScore, Window, score_texts, window_plan
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from evaluate_helpers import char_tokenizer, language_texts
+from fixtures import char_tokenizer, language_texts
 from langneurons.evaluate.parallel_tasks import (
     continuation_set,
     score_continuation,
@@ -67,7 +67,7 @@ def _scores(model, tmp_path):
 
 def test_scores_move_with_the_model_and_state_their_items(tmp_path):
     pytest.importorskip("lm_eval")
-    from tiny import make_tiny_model
+    from fixtures import make_tiny_model
 
     first = _scores(make_tiny_model("llama", seed=0), tmp_path)
     second = _scores(make_tiny_model("llama", seed=1), tmp_path)

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from evaluate_helpers import char_tokenizer, language_texts
+from fixtures import char_tokenizer, language_texts, save_tiny
 from langneurons.adapters import detect
 from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate import run as run_module
@@ -165,17 +165,11 @@ def test_suite_groups():
     assert expand_suites(["piqa", "udhr"]) == ["piqa", "udhr"]
 
 
-def _save_tiny(path, model):
-    model.save_pretrained(path)
-    char_tokenizer().save_pretrained(path)
-    return str(path)
-
-
 def test_peft_adapter_loads_in_memory_and_a_mismatch_is_refused(tmp_path, tiny_llama):
     peft = pytest.importorskip("peft")
-    from tiny import make_tiny_model
+    from fixtures import make_tiny_model
 
-    base_dir = _save_tiny(tmp_path / "base", tiny_llama)
+    base_dir = str(save_tiny(tmp_path / "base", tiny_llama))
     lora = peft.get_peft_model(make_tiny_model("llama"), peft.LoraConfig(r=2, target_modules=["up_proj"]))
     with torch.no_grad():
         for name, p in lora.named_parameters():
@@ -199,8 +193,7 @@ def test_peft_adapter_loads_in_memory_and_a_mismatch_is_refused(tmp_path, tiny_l
 
 
 def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
-    from evaluate_helpers import language_neuron_model, language_neurons
-    from langneurons.neuronsets.format import NeuronSet
+    from fixtures import language_neuron_model, language_neurons, neuron_set
 
     tok = char_tokenizer()
     model = language_neuron_model(tok)
@@ -208,7 +201,7 @@ def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
     monkeypatch.setattr(run_module, "load_adapted", lambda *a, **k: (model, tok))
     neurons = {k: v for k, v in language_neurons().items() if k in ("aaa_Latn", "bbb_Latn")}
     path = tmp_path / "set.safetensors"
-    NeuronSet(list(neurons), neurons, num_layers=2, ffn_size=64).save(path)
+    neuron_set(neurons).save(path)
     langs = ["aaa_Latn", "bbb_Latn"]
     data = _evaluate(tmp_path / "r.json", suites=["deactivation"], neurons=str(path), languages=langs)
     d = data["deactivation"]
@@ -217,7 +210,7 @@ def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
 
     wrong = tmp_path / "wrong.safetensors"
     three_layers = {k: v + [v[0]] for k, v in neurons.items()}
-    NeuronSet(list(neurons), three_layers, num_layers=3, ffn_size=64).save(wrong)
+    neuron_set(three_layers, num_layers=3).save(wrong)
     with pytest.raises(LangNeuronsError, match="the neuron set is for 3 layers"):
         _evaluate(tmp_path / "r2.json", suites=["deactivation"], neurons=str(wrong), languages=langs)
 
@@ -225,9 +218,8 @@ def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
 def test_neuron_adapter_loads_in_memory_and_refuses_another_base(tmp_path, tiny_llama):
     neurons = pytest.importorskip("langneurons.tuners.neurons")
     from langneurons.models import load_model
-    from tiny import make_tiny_model
 
-    base_dir = _save_tiny(tmp_path / "base", tiny_llama)
+    base_dir = str(save_tiny(tmp_path / "base", tiny_llama))
     base, _ = load_model(base_dir)
     config = neurons.NeuronTuningConfig(languages=["mlt_Latn"])
     tuned = neurons.get_neuron_model(base, config, {"mlt_Latn": [torch.arange(4), torch.arange(2, 6)]})
@@ -244,15 +236,15 @@ def test_neuron_adapter_loads_in_memory_and_refuses_another_base(tmp_path, tiny_
     info = run_info(base_dir, str(tmp_path / "adapter"), None, None)
     assert (info["method"], info["target_language"]) == ("neurons", "mlt_Latn")
 
-    other_dir = _save_tiny(tmp_path / "other", make_tiny_model("llama", seed=1))
+    other_dir = str(save_tiny(tmp_path / "other", make_tiny_model("llama", seed=1)))
     with pytest.raises(LangNeuronsError, match="differ from the base"):
         load_adapted(other_dir, str(tmp_path / "adapter"), dtype="float32", device="cpu")
 
 
 def test_a_fine_tuned_model_folder_passed_as_adapter_replaces_the_base(tmp_path, tiny_llama):
-    from tiny import make_tiny_model
+    from fixtures import make_tiny_model
 
-    base_dir = _save_tiny(tmp_path / "base", tiny_llama)
+    base_dir = str(save_tiny(tmp_path / "base", tiny_llama))
     tuned = make_tiny_model("llama", seed=3)
     tuned.save_pretrained(tmp_path / "run" / "model")  # no tokenizer: the base's is used
     model, tok = load_adapted(base_dir, str(tmp_path / "run"), dtype="float32", device="cpu")
@@ -269,7 +261,6 @@ def test_a_fine_tuned_model_folder_passed_as_adapter_replaces_the_base(tmp_path,
 
 def test_a_training_run_of_any_method_is_evaluated_in_memory(tmp_path):
     from langneurons.train import train
-    from train_helpers import make_corpus, make_model_dir
 
     model_dir, corpus = str(make_model_dir(tmp_path)), str(make_corpus(tmp_path))
     run = tmp_path / "ffn-mt"

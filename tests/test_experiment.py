@@ -5,12 +5,12 @@ import json
 import pytest
 import yaml
 
+from fixtures import make_corpus, make_model_dir
 from langneurons.core.errors import LangNeuronsError
 from langneurons.experiment.config import ExperimentConfig
 from langneurons.experiment.demo import DEMO_CONFIG
 from langneurons.experiment.manifest import Manifest
 from langneurons.experiment.runner import experiment
-from train_helpers import make_corpus, make_model_dir
 
 LANGUAGES = ("eng_Latn", "mlt_Latn", "cym_Latn", "deu_Latn")
 

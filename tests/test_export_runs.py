@@ -10,12 +10,12 @@ import pytest
 import torch
 import yaml
 
+from fixtures import make_corpus, make_model_dir, make_neuron_set, tree_hashes
 from langneurons.adapters import load_trained
 from langneurons.cli import main
 from langneurons.export import EXPORT_FILE, GGUF_NAME, export
 from langneurons.models import load_model
 from langneurons.train import merge, train
-from train_helpers import make_corpus, make_model_dir, make_neuron_set, tree_hashes
 
 peft = pytest.importorskip("peft")
 gguf = pytest.importorskip("gguf")

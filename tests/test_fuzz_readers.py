@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
+from fixtures import make_tiny_model, neuron_set
 from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus.files import LocalCorpus
 from langneurons.evaluate.results import Results, load_results
@@ -26,7 +27,6 @@ from langneurons.identify.stats import LanguageStats
 from langneurons.neuronsets.format import NeuronSet
 from langneurons.tuners import NeuronModel, NeuronTuningConfig, get_neuron_model
 from langneurons.tuners.neurons import ADAPTER_NAME, CONFIG_NAME
-from tiny import make_tiny_model
 
 FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -139,9 +139,9 @@ def test_statistics_files(stats_bytes, tmp_path, data):
 
 
 def small_set() -> NeuronSet:
-    layers = {"mlt_Latn": [torch.tensor([1, 5]), torch.tensor([0])], "cym_Latn": [torch.tensor([2]), torch.tensor([])]}
-    return NeuronSet(["mlt_Latn", "cym_Latn"], layers, 2, 8, hidden_size=4, architecture="llama", model_id="tiny",
-                     params={"top_rate": 0.1}, tokens={"mlt_Latn": 10, "cym_Latn": 12})
+    return neuron_set({"mlt_Latn": [[1, 5], [0]], "cym_Latn": [[2], []]}, ffn_size=8, hidden_size=4,
+                      architecture="llama", model_id="tiny", params={"top_rate": 0.1},
+                      tokens={"mlt_Latn": 10, "cym_Latn": 12})
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from fixtures import make_corpus, make_model_dir, make_neuron_set
 from langneurons.cli import main
 from langneurons.core.errors import LangNeuronsError
 from langneurons.export import export
 from langneurons.generate import generate, render_prompt
 from langneurons.train import train
-from train_helpers import make_corpus, make_model_dir, make_neuron_set
 
 
 @pytest.fixture(scope="module")

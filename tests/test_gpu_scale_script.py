@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from single_thread import one_thread  # noqa: F401  (a fixture)
-
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_scale.py"
 TINY = ("--tiny --device cpu --seqs 8,16 --budgets 0.05,0.25 --record-tokens 16 --record-batches 1 "
         "--train-tokens 16 --train-warmup 0 --train-steps 1").split()
@@ -17,7 +15,6 @@ RECORD_KEYS = {"seq", "batch", "tokens", "seconds", "tokens_per_s", "trunk_forwa
                "flops_per_token", "tflops_per_s", "mfu", "peak_memory_gib"}
 TRAIN_KEYS = {"method", "seq", "batch", "tokens_per_step", "status", "trainable", "step_s_median", "step_s_min",
               "steps", "tokens_per_s", "tflops_per_s", "mfu", "peak_memory_gib"}
-pytestmark = pytest.mark.usefixtures("one_thread")
 METHODS = {"neurons 5%", "neurons 25%", "clone 5%", "clone 25%", "lora r=32", "ffn"}
 
 

@@ -12,13 +12,13 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
+from fixtures import make_corpus, make_model_dir
 from interrupt_helpers import start_paused, temp_files
 from langneurons.cli import main
 from langneurons.identify.lape import identify_files
 from langneurons.identify.record import record
 from langneurons.identify.stats import LanguageStats
 from langneurons.neuronsets.format import NeuronSet
-from train_helpers import make_corpus, make_model_dir
 
 LANGUAGES = ["eng_Latn", "mlt_Latn", "cym_Latn"]
 
@@ -26,7 +26,6 @@ LANGUAGES = ["eng_Latn", "mlt_Latn", "cym_Latn"]
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("interrupt")
-    torch.set_num_threads(1)
     ws = {"root": root, "model": str(make_model_dir(root)), "corpus": str(make_corpus(root, tuple(LANGUAGES)))}
     ws["stats"] = root / "reference" / "stats"
     record(model=ws["model"], languages=LANGUAGES, out=str(ws["stats"]), corpus=ws["corpus"], window=32,

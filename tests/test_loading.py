@@ -2,7 +2,6 @@ import os
 import shutil
 
 from langneurons.models import load_model, load_tokenizer
-from train_helpers import make_model_dir
 
 
 def test_tokenizer_is_parsed_once_until_its_files_change(tmp_path):

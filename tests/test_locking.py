@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fixtures import make_corpus
 from interrupt_helpers import child_env
 from langneurons.cli import main
 from langneurons.core.errors import LangNeuronsError
 from langneurons.core.locking import hold_lock, lock_path
-from train_helpers import make_corpus
 
 HOLD = """
 import contextlib, sys, time

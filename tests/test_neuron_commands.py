@@ -6,6 +6,7 @@ import pytest
 import torch
 import transformers
 
+from fixtures import TINY_CONFIGS
 from langneurons.core.errors import LangNeuronsError
 from langneurons.models.registry import FFNShape
 from langneurons.neuronsets.commands import (
@@ -16,7 +17,6 @@ from langneurons.neuronsets.commands import (
     neurons_show,
 )
 from langneurons.neuronsets.format import NeuronSet
-from tiny import TINY_CONFIGS
 
 
 def t(*values: int) -> torch.Tensor:

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from fixtures import make_tiny_model
 from langneurons.identify.record import count_activations
 from langneurons.models import ffn_layers
-from tiny import make_tiny_model
 
 
 def independent_counts(model, ids, mask):

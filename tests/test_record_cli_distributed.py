@@ -18,11 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from fixtures import make_corpus, make_model_dir
 from langneurons.identify.record import record
 from langneurons.identify.stats import LanguageStats
 from launch import DDP_CONFIG, free_port
-from single_thread import one_thread  # noqa: F401  (a fixture)
-from train_helpers import make_corpus, make_model_dir
 
 TESTS = Path(__file__).resolve().parent
 LANGUAGES = ["mlt_Latn", "cym_Latn"]
@@ -30,7 +29,6 @@ LANGUAGES = ["mlt_Latn", "cym_Latn"]
 
 
 @pytest.mark.distributed
-@pytest.mark.usefixtures("one_thread")
 def test_accelerate_launch_record_writes_what_one_process_writes(tmp_path):
     model, corpus = make_model_dir(tmp_path), make_corpus(tmp_path, languages=tuple(LANGUAGES), lines=60)
     # 16-token windows, 3 per batch: an odd number of windows per process, so the shards differ in size.

@@ -11,14 +11,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
+from fixtures import make_corpus, make_model_dir
 from langneurons.core.errors import LangNeuronsError
 from langneurons.identify.record import count_activations, execution_device, record
 from langneurons.identify.stats import LanguageStats
 from langneurons.models import ffn_layers, load_model
-from single_thread import one_thread  # noqa: F401  (a fixture)
-from train_helpers import make_corpus, make_model_dir
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def windows() -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from fixtures import make_tiny_model
 from langneurons.identify.record import count_activations
 from launch import free_port
-from tiny import make_tiny_model
 
 HERE = Path(__file__).parent
 

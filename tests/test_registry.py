@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from fixtures import TINY_CONFIGS, make_tiny_model
 from langneurons.core.errors import LangNeuronsError
 from langneurons.models import FFN_REGISTRY, ffn_layers, ffn_shape, ffn_spec
-from tiny import TINY_CONFIGS, make_tiny_model
 
 
 def test_every_registered_family_has_a_tiny_model():

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from fixtures import make_corpus, make_model_dir, make_neuron_set, tree_hashes
 from interrupt_helpers import child_env
 from langneurons.core.errors import LangNeuronsError
 from langneurons.models import load_model
 from langneurons.neuronsets.format import NeuronSet
-from train_helpers import make_corpus, make_model_dir, make_neuron_set, tree_hashes
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "langneurons"
 UNSAFE_CALLS = {

@@ -12,17 +12,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from fixtures import make_corpus, make_model_dir, make_neuron_set
 from langneurons.train import train
 from launch import DDP_CONFIG, free_port
-from single_thread import one_thread  # noqa: F401  (a fixture)
-from train_helpers import make_corpus, make_model_dir, make_neuron_set
 
 TESTS = Path(__file__).resolve().parent
 
 
 
 @pytest.mark.distributed
-@pytest.mark.usefixtures("one_thread")
 def test_accelerate_launch_train_matches_one_process(tmp_path):
     common = dict(model=str(make_model_dir(tmp_path)), method="neurons", language="mt",
                   neurons=str(make_neuron_set(tmp_path / "n.safetensors")), corpus=str(make_corpus(tmp_path)),

@@ -7,13 +7,13 @@ import json
 import pytest
 import torch
 
+from fixtures import make_tiny_model
 from langneurons.core.errors import LangNeuronsError
 from langneurons.models import FFNShape
 from langneurons.train import rundir
 from langneurons.train.data import IGNORE_INDEX, WindowDataset, causal_lm_loss, collate_windows
 from langneurons.train.methods import random_layers
 from langneurons.train.trainer import curves_rows
-from tiny import make_tiny_model
 
 SHAPE = FFNShape(num_layers=4, ffn_size=50, hidden_size=8, gated=True, architecture="llama")
 

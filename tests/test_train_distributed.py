@@ -13,10 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from fixtures import make_corpus, make_model_dir, make_neuron_set
 from langneurons.models import load_model
 from langneurons.train import train
 from launch import free_port
-from train_helpers import make_corpus, make_model_dir, make_neuron_set
 
 TESTS = Path(__file__).resolve().parent
 METHODS = ("neurons", "ffn")  # a wrapper with deltas, and partly frozen plain weights

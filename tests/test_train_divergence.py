@@ -12,10 +12,10 @@ import torch
 from transformers import TrainerCallback
 
 import langneurons.train.run as train_run
+from fixtures import make_corpus, make_model_dir, tree_hashes
 from langneurons.cli import main
 from langneurons.core.errors import LangNeuronsError
 from langneurons.train import train
-from train_helpers import make_corpus, make_model_dir, tree_hashes
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from fixtures import LANGUAGE, make_corpus, make_model_dir, make_neuron_set, tree_hashes
 from langneurons.core.cli_gen import add_command
 from langneurons.core.errors import LangNeuronsError
 from langneurons.train import load_trained, merge, train
-from train_helpers import LANGUAGE, make_corpus, make_model_dir, make_neuron_set, tree_hashes
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import pytest
 import torch
 import transformers
 
+from fixtures import make_tiny_model
 from langneurons.train.checkpoint import TRAINABLE_FILE
 from langneurons.train.data import WindowDataset, collate_windows
 from langneurons.train.hf_private import OVERRIDDEN, TrainableCheckpoints
 from langneurons.train.methods import METHODS, MethodInputs
 from langneurons.train.trainer import RunTrainer, training_arguments
-from tiny import make_tiny_model
 
 
 @pytest.mark.parametrize("name", sorted(OVERRIDDEN))

@@ -12,12 +12,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from fixtures import LANGUAGE, make_corpus, make_model_dir, make_neuron_set, tree_hashes
 from langneurons.corpus import load_corpus, token_windows
 from langneurons.models import ffn_layers, load_model
 from langneurons.neuronsets import NeuronSet
 from langneurons.train import METHODS, load_trained, merge, train
 from langneurons.train.data import causal_lm_loss, collate_windows
-from train_helpers import LANGUAGE, make_corpus, make_model_dir, make_neuron_set, tree_hashes
 
 LR = {"neurons": 5e-2, "random": 5e-2, "ffn": 1e-2, "full": 1e-2, "lora": 1e-2, "ia3": 1e-1}
 

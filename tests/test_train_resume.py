@@ -16,7 +16,6 @@ from transformers import TrainerCallback
 
 import langneurons.train.run as train_run
 from langneurons.train import train
-from train_helpers import make_corpus, make_model_dir, make_neuron_set
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -69,7 +68,6 @@ def settings(ws, out: str) -> dict:
 
 @pytest.fixture(scope="module")
 def reference(ws) -> Path:
-    torch.set_num_threads(1)
     return train(**settings(ws, "uninterrupted"))
 
 

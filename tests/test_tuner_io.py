@@ -9,11 +9,11 @@ import torch
 import transformers
 from safetensors import safe_open
 
+from fixtures import _COMMON
 from langneurons.core.errors import LangNeuronsError
 from langneurons.models import ffn_layers, model_fingerprint
 from langneurons.tuners import NeuronModel, NeuronTuningConfig, get_neuron_model
 from langneurons.tuners.neurons import ADAPTER_NAME, CONFIG_NAME
-from tiny import _COMMON
 from tuner_cases import ARCHS, batch, loss_of, make_model, random_indices
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 
 from langneurons.models import ffn_layers
-from tiny import _COMMON, make_tiny_model
 
 ARCHS = ["llama", "llama_bias", "phi3", "gpt2", "bloom"]
 """Plain gated, gated with biases, fused gate_up, Conv1D (non-gated), non-gated Linear with biases."""

@@ -22,7 +22,6 @@ from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 
 from langneurons.train.methods import METHODS, PROJECTIONS, MethodInputs
-from tiny import make_tiny_model
 
 WRAPPER = "_fsdp_wrapped_module."
 

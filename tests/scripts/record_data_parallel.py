@@ -4,9 +4,9 @@ import sys
 
 import torch
 
+from fixtures import make_tiny_model
 from langneurons.core.distributed import DataParallel
 from langneurons.identify.record import count_activations
-from tiny import make_tiny_model
 
 out = sys.argv[1]
 dp = DataParallel.from_environment()
