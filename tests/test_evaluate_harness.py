@@ -111,6 +111,7 @@ def _head_rows(model):
 def test_loglikelihood_runs_the_head_on_scored_positions_only_with_the_same_scores(batch_size):
     from lm_eval.models.huggingface import HFLM
 
+    from fixtures import make_tiny_model
     from langneurons.evaluate.lm_eval_model import ScoredHeadLM
 
     # Contexts of several lengths, continuations of 1-4 tokens, ids ending in 0 (the padding id) included.
@@ -129,6 +130,7 @@ def test_loglikelihood_runs_the_head_on_scored_positions_only_with_the_same_scor
 
 
 def test_an_unknown_batch_gets_every_position():
+    from fixtures import make_tiny_model
     from langneurons.evaluate.lm_eval_model import ScoredHeadLM
 
     lm = ScoredHeadLM(pretrained=make_tiny_model("llama"), tokenizer=char_tokenizer(), batch_size=2, device="cpu")

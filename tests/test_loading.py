@@ -1,6 +1,7 @@
 import os
 import shutil
 
+from fixtures import make_model_dir
 from langneurons.models import load_model, load_tokenizer
 
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from transformers import TrainerCallback
 
 import langneurons.train.run as train_run
+from fixtures import make_corpus, make_model_dir, make_neuron_set
 from langneurons.train import train
 
 SRC = Path(__file__).resolve().parents[1] / "src"

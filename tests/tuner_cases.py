@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from fixtures import _COMMON, make_tiny_model
 from langneurons.models import ffn_layers
 
 ARCHS = ["llama", "llama_bias", "phi3", "gpt2", "bloom"]

@@ -21,6 +21,7 @@ from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
 from transformers.models.llama.modeling_llama import LlamaDecoderLayer
 
+from fixtures import make_tiny_model
 from langneurons.train.methods import METHODS, PROJECTIONS, MethodInputs
 
 WRAPPER = "_fsdp_wrapped_module."
