@@ -217,6 +217,7 @@ def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
 
 def test_neuron_adapter_loads_in_memory_and_refuses_another_base(tmp_path, tiny_llama):
     neurons = pytest.importorskip("langneurons.tuners.neurons")
+    from fixtures import make_tiny_model
     from langneurons.models import load_model
 
     base_dir = str(save_tiny(tmp_path / "base", tiny_llama))
@@ -260,6 +261,7 @@ def test_a_fine_tuned_model_folder_passed_as_adapter_replaces_the_base(tmp_path,
 
 
 def test_a_training_run_of_any_method_is_evaluated_in_memory(tmp_path):
+    from fixtures import make_corpus, make_model_dir
     from langneurons.train import train
 
     model_dir, corpus = str(make_model_dir(tmp_path)), str(make_corpus(tmp_path))
