@@ -277,3 +277,20 @@ def test_a_training_run_of_any_method_is_evaluated_in_memory(tmp_path):
     assert tuned["run"]["name"] == "ffn-mt"
     assert tuned["metrics"]["mlt_Latn"]["bits_per_byte"] != base["metrics"]["mlt_Latn"]["bits_per_byte"]
     assert "| ffn-mt | ffn |" in (tmp_path / "ffn.md").read_text()
+
+
+def test_forgetting_english_comes_from_the_forgetting_corpus(setup, tmp_path, tiny_llama, monkeypatch):
+    """Trained on one corpus, forgetting is scored on another's English (outside the training domain)."""
+    from langneurons.evaluate.intrinsic import score_texts
+
+    other = FakeCorpus()
+    other.name, other.docs = "other", {"eng_Latn": ENGLISH[::-1]}
+    monkeypatch.setattr("langneurons.corpus.load_corpus", lambda spec: other if spec == "other" else FakeCorpus())
+    data = _evaluate(tmp_path / "r.json", suites=["intrinsic"], languages=["aaa_Latn"], forgetting_corpus="other")
+    held = list(other.parallel("eng_Latn", "test").values())
+    expected = score_texts(tiny_llama, char_tokenizer(), held).bits_per_byte
+    assert data["metrics"]["eng_Latn"]["bits_per_byte"] == pytest.approx(expected, rel=1e-6)
+    assert data["settings"]["forgetting_corpus"] == "other"
+    other.docs = {"aaa_Latn": ENGLISH}
+    with pytest.raises(LangNeuronsError, match="has no eng_Latn for the forgetting score"):
+        _evaluate(tmp_path / "r2.json", suites=["intrinsic"], languages=["aaa_Latn"], forgetting_corpus="other")
