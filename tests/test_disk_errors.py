@@ -19,8 +19,8 @@ from safetensors import SafetensorError
 
 from fixtures import make_corpus, make_model_dir
 from interrupt_helpers import child_env, temp_files
-from langneurons import locking
 from langneurons.cli import disk_error, main
+from langneurons.core import locking
 from langneurons.core.atomic import atomic_path, write_json, write_safetensors
 
 
