@@ -132,3 +132,22 @@ def test_commands_fit_the_cli_generator():
     assert (args.files, args.base, args.out) == (["a.json", "b.json"], "a.json", None)
     help_text = sub.choices["evaluate"].format_help()
     assert "Neuron-set file for the deactivation suite" in help_text
+
+
+def test_compare_shows_rate_seed_share_and_time_and_averages_over_seeds(tmp_path):
+    files = []
+    base = Results(tmp_path / "base.json", _run("base"), SETTINGS)
+    base.put("intrinsic", "mlt_Latn", {"bits_per_byte": 2.0})
+    files.append(str(base.path))
+    for seed, bpb in ((0, 1.8), (1, 1.7), (2, 1.6)):
+        training = {"lr": 0.001, "seed": seed, "trainable_percent": 0.4997, "train_seconds": 61.0}
+        r = Results(tmp_path / f"n{seed}.json", {**_run(f"n{seed}", "neurons"), "target_language": "mlt_Latn"},
+                    SETTINGS, training=training)
+        r.put("intrinsic", "mlt_Latn", {"bits_per_byte": bpb})
+        files.append(str(r.path))
+    assert load_results(files[1])["training"]["seed"] == 0
+    table = compare(files)
+    assert "| run | method | lr | seed | trained % of model | train s |" in table
+    assert "| n1 | neurons | 0.001 | 1 | 0.500 | 61 | 1.7 (-0.3) |" in table
+    # mean of -0.2, -0.3, -0.4 with a t interval over 3 seeds: 4.303 * 0.1 / sqrt(3) = 0.2484
+    assert "| neurons | mlt_Latn | 0.001 | 3 | -0.3000 ± 0.2484 (n=3) |" in table

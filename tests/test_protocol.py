@@ -76,7 +76,7 @@ def fake_train(*, out, method, lr, seed, **_):
     run = runner.Path(out)
     run.mkdir(parents=True, exist_ok=True)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    info = {"method": method, "settings": {"lr": lr, "seed": seed}, "trainable_percent": 0.5,
+    info = {"method": method, "settings": {"lr": lr, "seed": seed}, "resolved": {"lr": lr}, "trainable_percent": 0.5,
             "started": start.isoformat(), "result": {"best_eval_loss": VALID[lr] + 0.01 * seed,
                                                      "finished": (start + timedelta(seconds=60)).isoformat()}}
     (run / "run.json").write_text(json.dumps(info))

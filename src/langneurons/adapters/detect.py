@@ -7,6 +7,7 @@ One table of file names decides it for every command that reads a run or an adap
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +69,17 @@ class AdapterInfo:
         return self.config.get({"neurons": "base_model_id", "peft": "base_model_name_or_path"}.get(self.kind, ""))
 
     @property
+    def training(self) -> dict[str, float | int | None] | None:
+        """A run's learning rate, seed, share of the base model trained and training seconds (None else)."""
+        if self.kind != "run":
+            return None
+        result = self.config.get("result") or {}
+        return {"lr": (self.config.get("resolved") or {}).get("lr"),
+                "seed": (self.config.get("settings") or {}).get("seed"),
+                "trainable_percent": self.config.get("trainable_percent"),
+                "train_seconds": _seconds(self.config.get("started"), result.get("finished"))}
+
+    @property
     def done(self) -> bool:
         """Whether a run finished (anything else is complete by being there)."""
         return self.kind != "run" or (self.path / DONE_FILE).is_file()
@@ -86,6 +98,13 @@ class AdapterInfo:
                 f"{self.path / ADAPTER_DIR} holds no adapter; re-run training with --overwrite"
             )
         return _info(self.path / ADAPTER_DIR, found)
+
+
+def _seconds(started: Any, finished: Any) -> float | None:
+    try:
+        return (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).total_seconds()
+    except (TypeError, ValueError):
+        return None
 
 
 def folder_kind(folder: Path) -> Kind | None:

@@ -72,6 +72,8 @@ def _broken_part(data: dict[str, Any]) -> str | None:
     checks = {
         "run": isinstance(run, dict) and all(v is None or isinstance(v, str) for v in run.values()),
         "metrics": _numbers(data.get("metrics")),
+        "training": data.get("training") is None or (isinstance(data["training"], dict) and all(
+            v is None or isinstance(v, int | float) for v in data["training"].values())),
         "skipped": isinstance(data.get("skipped", []), list)
         and all(isinstance(s, dict) for s in data.get("skipped", [])),
         "cache": isinstance(cache, dict) and isinstance(cache.get("key", ""), str)
@@ -90,9 +92,10 @@ def _broken_part(data: dict[str, Any]) -> str | None:
 class Results:
     """One run's results, written to ``path`` after every finished evaluation."""
 
-    def __init__(self, path: str | Path, run: dict[str, Any], settings: dict[str, Any]):
+    def __init__(self, path: str | Path, run: dict[str, Any], settings: dict[str, Any],
+                 training: dict[str, Any] | None = None):
         self.path = Path(path)
-        self.run, self.settings = run, settings
+        self.run, self.settings, self.training = run, settings, training
         self.key = settings_hash(settings)
         self.entries: dict[str, dict[str, float]] = {}
         self.deactivation: dict[str, Any] | None = None
@@ -142,6 +145,7 @@ class Results:
         return {
             "format": FORMAT,
             "run": self.run,
+            "training": self.training,
             "metrics": self.metrics(),
             "deactivation": self.deactivation,
             "skipped": self.skipped,
@@ -164,10 +168,13 @@ def markdown_table(runs: list[dict[str, Any]], base: dict[str, Any] | None = Non
     for r in runs:
         for label, metrics in r["metrics"].items():
             columns += [(label, m) for m in metrics if (label, m) not in columns]
-    header = ["run", "method"] + [f"{label} {metric}" for label, metric in columns]
+    trained = any(r.get("training") for r in runs)
+    header = ["run", "method", *(TRAINING_COLUMNS.values() if trained else ())]
+    header += [f"{label} {metric}" for label, metric in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in runs:
         cells = [r["run"].get("name") or "?", r["run"].get("method") or "?"]
+        cells += [_training_cell(r, key) for key in TRAINING_COLUMNS] if trained else []
         for label, metric in columns:
             v = r["metrics"].get(label, {}).get(metric)
             b = None if base is None or base is r else base["metrics"].get(label, {}).get(metric)
@@ -176,6 +183,47 @@ def markdown_table(runs: list[dict[str, Any]], base: dict[str, Any] | None = Non
     if base is not None:
         lines.append(f"\nDeltas in parentheses are against {base['run'].get('name')}.")
     return "\n".join(lines) + "\n"
+
+
+TRAINING_COLUMNS = {"lr": "lr", "seed": "seed", "trainable_percent": "trained % of model",
+                    "train_seconds": "train s"}
+
+
+def _training_cell(run: dict[str, Any], key: str) -> str:
+    value = (run.get("training") or {}).get(key)
+    if value is None:
+        return "-"
+    return {"lr": f"{value:g}", "seed": str(value), "trainable_percent": f"{value:.3f}",
+            "train_seconds": f"{value:.0f}"}[key]
+
+
+def seed_table(runs: list[dict[str, Any]], base: dict[str, Any] | None = None) -> str:
+    """Runs that differ only in their seed (same method, target and learning rate), averaged: each metric's
+    mean ± 95 % interval over the seeds (deltas against ``base`` when given); empty when no run repeats."""
+    from .aggregate import mean_ci
+
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in runs:
+        if r.get("training") and r is not base:
+            key = (r["run"].get("method"), r["run"].get("target_language"), r["training"].get("lr"))
+            groups.setdefault(key, []).append(r)
+    groups = {k: v for k, v in groups.items() if len(v) > 1}
+    if not groups:
+        return ""
+    columns = list(dict.fromkeys((label, m) for rs in groups.values() for r in rs
+                                 for label, ms in r["metrics"].items() for m in ms))
+    header = ["method", "target", "lr", "seeds", *(f"{label} {m}" for label, m in columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (method, target, lr), members in groups.items():
+        cells = [str(method), str(target), "-" if lr is None else f"{lr:g}", str(len(members))]
+        for label, metric in columns:
+            b = None if base is None else base["metrics"].get(label, {}).get(metric)
+            values = [r["metrics"][label][metric] - (b or 0.0) for r in members
+                      if metric in r["metrics"].get(label, {})]
+            cells.append(mean_ci(values).format(4, signed=b is not None) if values else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    what = "change against the base" if base is not None else "value"
+    return (f"Averaged over seeds: {what}, mean ± 95 % interval (n = seeds)\n\n" + "\n".join(lines) + "\n")
 
 
 def _mean(values: list[float | None]) -> float | None:

@@ -23,7 +23,7 @@ from .deactivation import deactivation_matrix
 from .harness import builtin_tasks, require_lm_eval
 from .parallel_tasks import CONTINUATION_ITEMS, TRANSLATION_ITEMS
 from .planner import Job, Planner, Session, Skip, cap_bytes, held_out, plan_jobs
-from .results import Results, deactivation_table, is_base, load_results, markdown_table
+from .results import Results, deactivation_table, is_base, load_results, markdown_table, seed_table
 from .suites import ENGLISH, expand_suites
 
 
@@ -158,7 +158,8 @@ def evaluate(
         "first_token": "scored after a BOS (else EOS) prefix token",
     }  # fmt: skip
     with hold_lock(out):  # one run per results file
-        results = Results(out, run_info(model, adapter, name, method), settings)
+        results = Results(out, run_info(model, adapter, name, method), settings,
+                          training=detect(adapter).training if adapter else None)
         planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit,
                           continuation_items, translation_items)
         jobs = _pending(plan_jobs(planner, suites, languages, english, tasks), results)
@@ -264,6 +265,8 @@ def compare(files: list[str], *, base: str | None = None, out: str | None = None
             raise LangNeuronsError(f"base {base!r} is neither one of the files nor a run name among them")
         base_run = matches[0]
     table = markdown_table(runs, base_run)
+    averaged = seed_table(runs, base_run)
+    table += f"\n{averaged}" if averaged else ""
     for r in runs:
         if r.get("deactivation"):
             d = r["deactivation"]["diag_minus_offdiag"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from ..core.errors import LangNeuronsError
@@ -74,14 +73,6 @@ def final_specs(config: ExperimentConfig, targets: Sequence[str], chosen: Mappin
     return [run_spec(config, m, t, chosen[m, t], s) for t in targets for m in config.methods for s in config.seeds]
 
 
-def train_seconds(run_info: Mapping[str, Any]) -> float | None:
-    try:
-        start = datetime.fromisoformat(run_info["started"])
-        return (datetime.fromisoformat(run_info["result"]["finished"]) - start).total_seconds()
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
 def _deltas(run: Mapping[str, Any], base: Mapping[str, Any], labels: Sequence[str]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for label in labels:
@@ -91,11 +82,12 @@ def _deltas(run: Mapping[str, Any], base: Mapping[str, Any], labels: Sequence[st
     return out
 
 
-def summarize(specs: Sequence[RunSpec], results: Mapping[str, Mapping[str, Any]], runs: Mapping[str, Mapping[str, Any]],
-              base: Mapping[str, Any], forgetting: Sequence[str], compare: tuple[str, str] = ("neurons", "random"),
-              ) -> dict[str, Any]:
+def summarize(specs: Sequence[RunSpec], results: Mapping[str, Mapping[str, Any]],
+              training: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any], forgetting: Sequence[str],
+              compare: tuple[str, str] = ("neurons", "random")) -> dict[str, Any]:
     """Mean ± interval per (method, target, label, metric) of the change against the base model, and the
-    paired difference of ``compare[0]`` minus ``compare[1]`` on the seeds both ran."""
+    paired difference of ``compare[0]`` minus ``compare[1]`` on the seeds both ran; ``training`` holds each
+    run's ``AdapterInfo.training`` (share of the model trained, seconds)."""
     groups: dict[tuple[str, str], list[RunSpec]] = {}
     for spec in specs:
         groups.setdefault((spec.method, spec.target), []).append(spec)
@@ -109,8 +101,8 @@ def summarize(specs: Sequence[RunSpec], results: Mapping[str, Mapping[str, Any]]
                            for metric in deltas[members[0].seed][label]}
                    for label in labels}
         per_seed[method, target] = deltas
-        shares = [runs[s.name].get("trainable_percent") for s in members]
-        seconds = [train_seconds(runs[s.name]) for s in members]
+        shares = [training[s.name].get("trainable_percent") for s in members]
+        seconds = [training[s.name].get("train_seconds") for s in members]
         rows.append({"method": method, "target": target, "lr": members[0].lr, "seeds": [s.seed for s in members],
                      "runs": [s.name for s in members], "metrics": metrics,
                      "trainable_percent": _interval([x for x in shares if x is not None]),

@@ -27,6 +27,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .. import __version__
+from ..adapters import detect, read_run
 from ..analysis import figure_formats
 from ..analysis.commands import analyze
 from ..core.atomic import read_json, write_json, write_text
@@ -42,7 +43,6 @@ from ..identify.record import record
 from ..identify.stats import load_stats_dir
 from ..report import report
 from ..train import train
-from ..train.rundir import read_run
 from .config import ExperimentConfig
 from .manifest import Manifest
 from .protocol import RunSpec, choose_lr, final_specs, summarize, sweep_specs
@@ -239,8 +239,8 @@ class Experiment:
     def _study(self) -> list[Path]:
         specs = self.final_specs()
         results = {s.name: load_results(self.results_path(s.name)) for s in specs}
-        runs = {s.name: read_run(self.run_dir(s.name)) for s in specs}
-        study = summarize(specs, results, runs, load_results(self.results_path("base")), self._forgetting_labels())
+        training = {s.name: detect(self.run_dir(s.name)).training or {} for s in specs}
+        study = summarize(specs, results, training, load_results(self.results_path("base")), self._forgetting_labels())
         study["selection"] = self._selection()
         study["seeds"] = self.config.seeds
         out = self.out / "study" / "study.json"
