@@ -63,7 +63,7 @@ def test_the_demo_pipeline_runs_end_to_end(finished):
     assert not list((out / "analysis").glob("*.svg"))  # figures: [png]
     # The report embeds the weights and alignment analyses' own PNGs and draws only what it reads elsewhere.
     assert sorted(p.stem for p in (out / "figures").glob("*.png")) == [
-        "neurons-counts", "neurons-overlap", "neurons-per-neuron", "training"]
+        "neurons-counts", "neurons-overlap", "neurons-per-neuron", "study-gain-forgetting", "training"]
 
 
 def test_the_printed_table_has_a_row_per_method_and_every_metric_goes_to_compare_md(finished, capsys):

@@ -186,10 +186,17 @@ class Experiment:
                     "lr": spec.lr, "seed": spec.seed, "neurons": str(self.neurons_path)}
         return Step(f"train:{spec.name}", settings, lambda: self._train(spec), 3 if spec.method == "full" else 2, after)
 
+    def _evaluate_settings(self) -> dict[str, Any]:
+        c = self.config
+        return {"model": c.model, "languages": self._eval_languages(), "evaluate": c.evaluate, "corpus": c.corpus}
+
     def plan_sweep(self) -> list[Step]:
-        """Every learning rate of every method on the sweep's seeds (the whole training when nothing is swept)."""
+        """The base model's scores, then every learning rate of every method on the sweep's seeds (the whole
+        training when nothing is swept)."""
         prepared = tuple(s.name for s in self.plan())
-        return [self._train_step(spec, prepared) for spec in sweep_specs(self.config, self.targets())]
+        base = Step("evaluate:base", self._evaluate_settings(), lambda: self._evaluate("base", "base", None), 1,
+                    prepared)
+        return [base, *(self._train_step(spec, prepared) for spec in sweep_specs(self.config, self.targets()))]
 
     def selection(self) -> dict[str, Any]:
         """Each (method, target)'s learning rate, chosen on the sweep runs' validation loss only."""
@@ -209,12 +216,11 @@ class Experiment:
 
     def plan_rest(self) -> list[Step]:
         c = self.config
-        evaluate_settings = {"model": c.model, "languages": self._eval_languages(), "evaluate": c.evaluate,
-                             "corpus": c.corpus}
+        evaluate_settings = self._evaluate_settings()
         prepared = tuple(s.name for s in self.plan())
-        swept = tuple(s.name for s in self.plan_sweep())
-        steps = [Step("evaluate:base", evaluate_settings, lambda: self._evaluate("base", "base", None), 1, prepared)]
         done = {s.name for s in self.plan_sweep()}
+        swept = tuple(sorted(n for n in done if n.startswith("train:")))
+        steps: list[Step] = []
         for spec in self.final_specs():
             train_step = f"train:{spec.name}"
             if train_step not in done:
@@ -223,14 +229,14 @@ class Experiment:
                               lambda s=spec: self._evaluate(s.name, s.method, self.run_dir(s.name), s.target),
                               1, (train_step, "evaluate:base")))
         trained = swept + tuple(s.name for s in steps if s.name.startswith("train:"))
-        evaluated = tuple(s.name for s in steps if s.name.startswith("evaluate:"))
+        evaluated = ("evaluate:base", *(s.name for s in steps if s.name.startswith("evaluate:")))
         steps.append(Step("study", {"seeds": c.seeds, "methods": c.methods}, self._study, 0.2, evaluated))
         for kind in c.analyses:
             reads = prepared if kind == "neurons" else prepared + trained
             settings = {"kind": kind, "pivot": c.pivot, "figures": c.figures}
             steps.append(Step(f"analysis:{kind}", settings, lambda k=kind: self._analyze(k), 1, reads))
         steps.append(Step("report", {"analyses": c.analyses}, self._report, 0.5,
-                          prepared + tuple(s.name for s in steps)))
+                          prepared + ("evaluate:base",) + tuple(s.name for s in steps)))
         return steps
 
     def _forgetting_labels(self) -> list[str]:
