@@ -3,14 +3,17 @@
 For every method of the config, trains one validation interval (``eval_steps`` steps and a validation) and
 two, on the config's model, corpus and settings: the difference is the cost of one interval, the rest the
 fixed cost of a run (loading, data, saving). Times one base evaluation with the config's settings and the
-recording speed, then multiplies by the protocol's counts (sweep runs, extra seeds, evaluations). Usage::
+recording speed, then multiplies by the protocol's counts (sweep runs, extra seeds, evaluations). With
+``--measured DIR`` it instead prints what a finished (or running) study's steps took, from its manifest. Usage::
 
     python benchmarks/study_time.py configs/study-smollm2-bible.yaml --target swh_Latn
+    python benchmarks/study_time.py configs/study-smollm2-bible.yaml --measured experiments/study-smollm2-bible
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -50,12 +53,32 @@ def method_costs(c: ExperimentConfig, target: str, neurons: Path, work: Path) ->
     return costs
 
 
+def measured(directory: Path) -> None:
+    """Seconds per kind of step (training by method, evaluation, analyses) from a study's manifest."""
+    steps = json.loads((directory / "manifest.json").read_text())["steps"]
+    kinds: dict[str, list[float]] = {}
+    for name, entry in steps.items():
+        kind, _, rest = name.partition(":")
+        method = rest.split("-")[0] if kind in ("train", "evaluate") and rest != "base" else rest
+        kinds.setdefault(f"{kind} {method}".strip(), []).append(entry["seconds"])
+    print("| step | count | mean s | total s |\n|---|---:|---:|---:|")
+    for kind, seconds in kinds.items():
+        print(f"| {kind} | {len(seconds)} | {sum(seconds) / len(seconds):.0f} | {sum(seconds):.0f} |")
+    total = sum(sum(s) for s in kinds.values())
+    print(f"| all steps | {sum(map(len, kinds.values()))} | | {total:.0f} ({total / 60:.0f} min) |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("config")
-    parser.add_argument("--target", required=True, help="a target language to time on")
+    parser.add_argument("--target", help="a target language to time on")
+    parser.add_argument("--measured", help="a study directory: print what its steps took instead")
     args = parser.parse_args()
     c = ExperimentConfig.from_yaml(args.config)
+    if args.measured:
+        return measured(Path(args.measured))
+    if not args.target:
+        parser.error("--target is needed to time a study before running it")
     work = Path(tempfile.mkdtemp(prefix="study-time-"))
     rec = {k: v for k, v in c.identify.items() if k in ("max_tokens", "window", "batch_size")}
     record_s = timed(record, model=c.model, languages=[c.pivot, args.target], out=str(work / "stats"),
