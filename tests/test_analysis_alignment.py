@@ -3,6 +3,7 @@ import torch
 
 from fixtures import make_tiny_model
 from langneurons.analysis import alignment, alignment_scores, embed_texts, plot_alignment
+from langneurons.analysis.alignment import spread_sample, wilson
 from langneurons.core.errors import LangNeuronsError
 
 BOS = 1
@@ -40,7 +41,8 @@ def test_scores_on_known_vectors():
     source = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
     target = torch.tensor([[[0.0, 2.0], [3.0, 0.0]]])  # each text is closer to the other's translation
     scores = alignment_scores(source, target)
-    assert scores == {"parallel_cosine": [0.0], "nonparallel_cosine": [1.0], "retrieval_top1": [0.0]}
+    assert {k: scores[k] for k in ("parallel_cosine", "nonparallel_cosine", "retrieval_top1")} == {
+        "parallel_cosine": [0.0], "nonparallel_cosine": [1.0], "retrieval_top1": [0.0]}
     half = alignment_scores(source, torch.tensor([[[1.0, 0.0], [1.0, 0.0]]]))
     assert half["retrieval_top1"] == [0.5] and half["parallel_cosine"] == [0.5]
 
@@ -113,3 +115,64 @@ def test_gemma_aligns_translations_better_than_unrelated_text():
     middle = len(scores["parallel_cosine"]) // 2
     assert scores["parallel_cosine"][middle] > scores["nonparallel_cosine"][middle]
     assert scores["retrieval_top1"][middle] == 1.0
+
+
+def test_intervals_against_a_hand_computation():
+    g = torch.Generator().manual_seed(0)
+    source, target = torch.randn(2, 5, 3, generator=g), torch.randn(2, 5, 3, generator=g)
+    scores = alignment_scores(source, target)
+    a = torch.nn.functional.normalize(source[1].double(), dim=-1)
+    b = torch.nn.functional.normalize(target[1].double(), dim=-1)
+    parallel = [float(a[i] @ b[i]) for i in range(5)]
+    nonparallel = [sum(float(a[i] @ b[j]) for j in range(5) if j != i) / 4 for i in range(5)]
+    for values, mean, half in ((parallel, "parallel_cosine", "parallel_cosine_half"),
+                               (nonparallel, "nonparallel_cosine", "nonparallel_cosine_half")):
+        m = sum(values) / 5
+        sd = (sum((v - m) ** 2 for v in values) / 4) ** 0.5
+        assert scores[mean][1] == pytest.approx(m)
+        assert scores[half][1] == pytest.approx(2.7764451 * sd / 5**0.5)  # t(0.975, 4 degrees of freedom)
+    hits = scores["retrieval_top1"][1] * 10
+    assert (scores["retrieval_top1_low"][1], scores["retrieval_top1_high"][1]) == pytest.approx(wilson(hits, 10))
+
+
+def test_wilson_interval_known_values():
+    assert wilson(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    low, high = wilson(10, 10)
+    assert high == 1.0 and low == pytest.approx(0.7225, abs=1e-4)
+    assert wilson(0, 500)[0] == pytest.approx(0.0, abs=1e-12) and wilson(0, 500)[1] == pytest.approx(0.00762, abs=1e-4)
+
+
+def test_spread_sample_covers_the_split_and_depends_on_ids_only():
+    ids = list(range(1000))
+    sample = spread_sample(ids, 4)
+    assert sample == [0, 250, 500, 750]
+    assert spread_sample(ids, 1000) == ids and spread_sample(ids[:3], 500) == [0, 1, 2]
+    assert spread_sample(ids, None) == ids
+
+
+def test_max_pairs_samples_the_same_pairs_for_every_model(model):
+    parallel = {"eng_Latn": {i: f"text number {i}" for i in range(9)},
+                "deu_Latn": {i: f"Text Nummer {i}" for i in range(9)}}
+    first = alignment(model, CharTokenizer(), parallel, max_pairs=3)
+    second = alignment(make_tiny_model("llama", seed=1), CharTokenizer(), parallel, max_pairs=3)
+    assert first["max_pairs"] == 3 and first["languages"]["deu_Latn"]["pairs"] == 3
+    assert second["languages"]["deu_Latn"]["pairs"] == 3
+    restricted = {lang: {i: texts[i] for i in (0, 3, 6)} for lang, texts in parallel.items()}
+    assert alignment(model, CharTokenizer(), restricted, max_pairs=None)["languages"] == first["languages"]
+    with pytest.raises(LangNeuronsError, match="max_pairs"):
+        alignment(model, CharTokenizer(), parallel, max_pairs=1)
+
+
+def test_plot_has_a_row_per_language_when_runs_cover_their_own_target(model, tmp_path):
+    parallel = {"eng_Latn": TEXTS, "mlt_Latn": {k: v[::-1] for k, v in TEXTS.items()}, "deu_Latn": TEXTS}
+    results = {"base": alignment(model, CharTokenizer(), parallel),
+               "neurons-mlt": alignment(model, CharTokenizer(), parallel, languages=["mlt_Latn"])}
+    from langneurons.analysis.alignment import panels
+
+    assert panels(results) == [("mlt_Latn", ["mlt_Latn"]), ("deu_Latn", ["deu_Latn"])]
+    assert panels({"base": results["base"]}) == [("mlt_Latn, deu_Latn", None)]
+    old = {"base": {**results["base"], "languages": {
+        lang: {k: v for k, v in r.items() if k in ("pairs", "parallel_cosine", "nonparallel_cosine", "retrieval_top1")}
+        for lang, r in results["base"]["languages"].items()}}}
+    for name, drawn in (("new", results), ("old", old)):  # files written before intervals still draw
+        assert plot_alignment(drawn, tmp_path / name)[0].stat().st_size > 1000

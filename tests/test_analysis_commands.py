@@ -153,3 +153,27 @@ def test_commands_fit_the_cli_generator():
     assert args.kind == "alignment" and args.languages == ["mt", "cy"] and args.pivot == "eng_Latn"
     args = parser["report"].parse_args(["experiments/x", "--out", "r.html"])
     assert args.experiment == "experiments/x" and args.out == "r.html"
+
+
+def test_alignment_samples_max_pairs_and_measures_a_run_on_its_own_target(models, tmp_path):
+    from langneurons.analysis.commands import _own_languages
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for lang, transform in (("eng_Latn", str), ("mlt_Latn", str.upper), ("cym_Latn", str.title)):
+        rows = [json.dumps({"id": i, "text": transform(t)}) for i, t in enumerate(SENTENCES)]
+        (corpus / f"{lang}.jsonl").write_text("\n".join(rows) + "\n")
+    result = analyze(kind="alignment", model=str(models[0]), tuned=str(models[1]), languages=["mt", "cy"],
+                     corpus=str(corpus), split="train", max_pairs=3, out=str(tmp_path / "out"))
+    for model in result["models"].values():
+        assert model["max_pairs"] == 3 and {r["pairs"] for r in model["languages"].values()} == {3}
+        assert all(len(r["retrieval_top1_low"]) == 3 for r in model["languages"].values())
+    assert result["settings"]["max_pairs"] == 3
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"language": "mlt_Latn", "method": "neurons"}))
+    assert _own_languages(str(run), ["mlt_Latn", "cym_Latn"]) == ["mlt_Latn"]
+    assert _own_languages(str(models[1]), ["mlt_Latn", "cym_Latn"]) == ["mlt_Latn", "cym_Latn"]  # no language recorded
+    with pytest.raises(LangNeuronsError, match="max-pairs"):
+        analyze(kind="alignment", model=str(models[0]), languages=["mt"], corpus=str(corpus), max_pairs=1,
+                out=str(tmp_path / "bad"))

@@ -56,6 +56,17 @@ def test_txt_documents_are_blocks_or_lines(tmp_path):
     assert read_txt(tmp_path / "c.txt") == ["one", "two"]
 
 
+def test_a_byte_order_mark_is_dropped(tmp_path):
+    bom = "\ufeff".encode()
+    (tmp_path / "mt.txt").write_bytes(bom + "Wieħed\n\nTnejn".encode())
+    (tmp_path / "cy.jsonl").write_bytes(bom + b'{"text": "un", "id": 0}\n{"text": "dau", "id": 1}\n')
+    (tmp_path / "pool.jsonl").write_bytes(bom + b'{"language": "mt", "text": "tlieta"}\n')
+    assert read_txt(tmp_path / "mt.txt") == ["Wieħed", "Tnejn"]
+    corpus = LocalCorpus(tmp_path)
+    assert sorted(corpus._documents("cym_Latn").values()) == ["dau", "un"]
+    assert load_corpus(str(tmp_path / "pool.jsonl")).languages() == ["mlt_Latn"]
+
+
 def test_splits_are_disjoint_deterministic_and_parallel(folder):
     corpus, again = LocalCorpus(folder), LocalCorpus(folder)
     cy = {s: set(corpus.parallel("cy", s)) for s in ("train", "valid", "test")}

@@ -71,3 +71,27 @@ def test_many_documents_pack_like_one_stream(tok):
     assert ids[mask.bool()].tolist() == stream
     ids, mask = token_windows(tok, iter(docs), window=16, max_tokens=100)
     assert ids[mask.bool()].tolist() == stream[:100]
+
+
+class Recording:
+    """A tokenizer that remembers the longest text it was given."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.longest = tokenizer, 0
+
+    def __getattr__(self, name):
+        return getattr(self.tokenizer, name)
+
+    def __call__(self, texts, **kwargs):
+        self.longest = max(self.longest, *map(len, texts))
+        return self.tokenizer(texts, **kwargs)
+
+
+@pytest.mark.parametrize("long_words", [False, True])  # tokens of 1 and of 41 characters (more than a first guess)
+def test_one_huge_line_is_tokenized_only_as_far_as_the_budget(long_words):
+    words = [("x" * 40 if long_words else "") + w for w in WORDS]
+    tok = Recording(word_tokenizer(words))
+    line = " ".join(words[i % 5] for i in range(100_000))  # one document of 100,000 tokens
+    ids, mask = token_windows(tok, [f"{words[0]} {words[1]}", line], window=16, max_tokens=100)
+    assert ids[mask.bool()].tolist() == [BOS, A, B, BOS] + [A + i % 5 for i in range(96)]  # as if read whole
+    assert tok.longest < len(line) // 20

@@ -144,3 +144,18 @@ def test_saved_analyses_stand_in_for_missing_raw_inputs(tmp_path):
     html = report(str(tmp_path)).read_text(encoding="utf-8")
     assert "Neurons per language" in html and "Best validation loss" in html
     assert html.count("data:image/png;base64,") == 4
+
+
+def test_alignment_table_has_pairs_and_intervals_and_reads_files_without_them(experiment, tmp_path):
+    page = (experiment / "report.html").read_text(encoding="utf-8")
+    assert "95 % interval" in page and "pairs" in page and "Wilson" in page
+    root = Path(shutil.copytree(experiment, tmp_path / "old"))
+    shutil.rmtree(root / "figures")
+    path = root / "analysis" / "alignment.json"
+    analysis = json.loads(path.read_text())
+    kept = ("pairs", "parallel_cosine", "nonparallel_cosine", "retrieval_top1")
+    for model in analysis["models"].values():  # as written before intervals were recorded
+        model.pop("max_pairs", None), model.pop("intervals", None)
+        model["languages"] = {lang: {k: r[k] for k in kept} for lang, r in model["languages"].items()}
+    path.write_text(json.dumps(analysis))
+    assert "best retrieval (%)" in report(str(root)).read_text(encoding="utf-8")

@@ -37,6 +37,7 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         lr=2e-2,
         max_eval_tokens=64,
         seed=1,
+        keep_checkpoints=True,  # compared below
     )
     neurons = str(make_neuron_set(tmp_path / "n.safetensors"))
     runs = {m: {**common, "method": m, **({"neurons": neurons} if m == "neurons" else {})} for m in METHODS}

@@ -51,6 +51,7 @@ def run_method(ws, method: str, name: str | None = None, **kwargs) -> Path:
         max_eval_tokens=96,
         lr=LR[method],
         weight_decay=0.1,
+        keep_checkpoints=True,  # the tests below compare checkpoints
     )
     if METHODS[method].selection:
         args["neurons"] = str(ws.neurons)
@@ -104,6 +105,14 @@ def test_run_directory_layout(runs):
         assert 1 <= len(checkpoints) <= 2 and "checkpoint-6" in checkpoints  # last (+ best)
         assert (run / "checkpoints" / "checkpoint-6" / "trainable.safetensors").is_file()
         assert any((run / "adapter").iterdir())
+
+
+def test_a_finished_run_drops_its_checkpoints_unless_asked_to_keep_them(ws, runs):
+    run = run_method(ws, "neurons", name="neurons-dropped", keep_checkpoints=False)
+    assert (run / "DONE").is_file() and not list((run / "checkpoints").glob("checkpoint-*"))
+    want = load_file(str(runs["neurons"] / "adapter" / "adapter_model.safetensors"))
+    got = load_file(str(run / "adapter" / "adapter_model.safetensors"))
+    assert want.keys() == got.keys() and all(torch.equal(got[k], want[k]) for k in want)
 
 
 def test_trainable_counts(ws, runs):

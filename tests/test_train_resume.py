@@ -64,7 +64,7 @@ def ws(tmp_path_factory):
 def settings(ws, out: str) -> dict:
     return dict(model=ws["model"], method="neurons", neurons=ws["neurons"], language="mt",
                 corpus=ws["corpus"], out=str(ws["root"] / out), max_steps=8, window=32, batch_size=4,
-                eval_steps=2, logging_steps=1, lr=2e-2, max_eval_tokens=64, seed=3)
+                eval_steps=2, logging_steps=1, lr=2e-2, max_eval_tokens=64, seed=3, keep_checkpoints=True)
 
 
 @pytest.fixture(scope="module")

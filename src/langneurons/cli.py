@@ -9,10 +9,12 @@ import math
 import os
 import re
 import sys
+import warnings
 
 from . import __version__
 from .core.cli_gen import add_command, call
 from .core.errors import LangNeuronsError
+from .core.progress import set_quiet, transformers_bar
 
 # command -> "module:function"; modules are imported only when their command runs.
 COMMANDS: dict[str, str] = {
@@ -43,27 +45,64 @@ GROUPS: dict[str, dict[str, str]] = {
 }
 
 
+# The one-line help of ``langneurons --help``, so that it imports no command (torch takes seconds);
+# test_cli checks each against its function's docstring.
+SUMMARIES: dict[str, str] = {
+    "fetch": "Convert the embedded models to cached HF directories and fetch the UDHR (idempotent).",
+    "record": "Record per-neuron activation statistics for each language into ``OUT/<language>.safetensors``.",
+    "identify": "Select language-specific neurons (LAPE) from a directory of recorded statistics into a "
+                "neuron-set file.",
+    "train": "Fine-tune a model on one language's text with one method, into the run directory OUT.",
+    "merge": "Merge a finished run's adapter into its base and save a plain Hugging Face model directory.",
+    "export": "Export a trained run (or a neuron or LoRA adapter folder) as a LoRA adapter for serving.",
+    "generate": "Write a continuation of PROMPT with the base model and each adapter, one after another.",
+    "evaluate": "Evaluate a base model, an adapter or a merged model on held-out text and downstream tasks.",
+    "compare": "Put several evaluation runs side by side in one Markdown table (deltas against a base run).",
+    "analyze": "Check one of the paper's mechanistic claims on any model and method; write JSON and figures to "
+               "``out``.",
+    "report": "Assemble an experiment into one self-contained HTML page (figures embedded, no network).",
+    "experiment": "Run a declarative experiment end to end; re-running skips finished steps and resumes the rest.",
+    "demo": "Identify neurons over 40 UDHR languages, fine-tune the two the model serves worst, evaluate, report.",
+    "corpus": "corpus sub-commands",
+    "neurons": "neurons sub-commands",
+}  # fmt: skip
+
+
 def _load(target: str):
     module, name = target.split(":")
     return getattr(importlib.import_module(module), name)
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; only ``command``'s function is imported (all of them for ``--help``)."""
+def build_parser(command: str | None = None, *, lazy: bool = False) -> argparse.ArgumentParser:
+    """The parser; ``lazy`` imports only ``command``'s function (none for ``--help``), else all of them."""
     parser = argparse.ArgumentParser(prog="langneurons", description=__doc__)
     parser.add_argument("--version", action="version", version=f"langneurons {__version__}")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars and no library messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, target in COMMANDS.items():
-        if command in (None, name):
+        if not lazy or command == name:
             add_command(sub, name, _load(target))
         else:
-            sub.add_parser(name)
+            sub.add_parser(name, help=SUMMARIES[name])
     for group, members in GROUPS.items():
-        gparser = sub.add_parser(group, help=f"{group} sub-commands")
+        gparser = sub.add_parser(group, help=SUMMARIES[group])
         gsub = gparser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
         for name, target in members.items():
-            add_command(gsub, name, _load(target)) if command in (None, group) else gsub.add_parser(name)
+            add_command(gsub, name, _load(target)) if not lazy or command == group else gsub.add_parser(name)
     return parser
+
+
+def _quiet_libraries(quiet: bool) -> None:
+    """Keep libraries' deprecation notices and load bars out of the user's output (all of it with --quiet)."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    if quiet or not sys.stderr.isatty():
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # download bars
+    if quiet:
+        warnings.simplefilter("ignore")
+        set_quiet()
 
 
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -94,12 +133,28 @@ def disk_error(e: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """The command line; a closed output pipe ends it quietly and Ctrl-C prints one line, wherever they come."""
+    try:
+        code = _main(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit where nothing could catch it
+        return code
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `langneurons corpus languages | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail
+        return 141
+
+
+def _main(argv: list[str]) -> int:
     if argv[:1] == ["--version"]:
         print(f"langneurons {__version__}")
         return 0
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    _quiet_libraries("--quiet" in (argv[: argv.index(command)] if command else argv))
+    args = build_parser(command, lazy=True).parse_args(argv)
+    if "transformers" in sys.modules:  # the command's module loaded it: route its bars through ours
+        sys.modules["transformers"].utils.logging.set_tqdm_hook(transformers_bar)
     infinite = [name for name, value in vars(args).items() if isinstance(value, float) and not math.isfinite(value)]
     if infinite:  # nan and inf parse as floats but are never a meaningful setting
         print(f"error: --{infinite[0].replace('_', '-')} must be a finite number", file=sys.stderr)
@@ -115,7 +170,4 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; re-run the same command to resume", file=sys.stderr)
-        return 130
     return 0

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..core.errors import LangNeuronsError
+from ..core.progress import progress
 from ..models import model_id
 from .plots import method_colors, new_figure, outside_legend, save_figure, sparse_ticks, style
 
@@ -51,7 +51,7 @@ def embed_texts(
             raise LangNeuronsError(f"text {text[:40]!r} has no tokens to embed; remove empty texts")
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     device, pooled, trunk = _device(model), [None] * len(ids), _trunk(model)
-    for start in tqdm(range(0, len(order), batch_size), desc="embedding", leave=False, disable=len(order) <= batch_size):
+    for start in progress(range(0, len(order), batch_size), desc="embedding", leave=False, disable=len(order) <= batch_size):
         batch = order[start : start + batch_size]
         width = max(len(ids[i]) for i in batch)
         input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
@@ -140,7 +140,7 @@ def alignment(
                                batch_size=batch_size, max_length=max_length)
     position = {i: k for k, i in enumerate(pivot_ids)}
     results = {}
-    for lang in tqdm(languages, desc="alignment", disable=len(languages) < 2):
+    for lang in progress(languages, desc="alignment", disable=len(languages) < 2):
         ids = shared[lang]
         states = embed_texts(model, tokenizer, [parallel[lang][i] for i in ids],
                              batch_size=batch_size, max_length=max_length)

@@ -7,7 +7,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-from ..adapters import folder_kind, load_adapted, merged
+from ..adapters import detect, folder_kind, load_adapted, merged
 from ..core.atomic import write_json
 from ..core.errors import LangNeuronsError
 from ..models import load_model
@@ -69,24 +69,37 @@ def _weights(model, paths, out: Path) -> tuple[dict, list[Path]]:
     return {"models": results}, figures
 
 
-def _alignment(model, paths, languages, pivot, corpus, split, out: Path) -> tuple[dict, list[Path]]:
+def _own_languages(path: str, languages: list[str]) -> list[str]:
+    """The targets a run was trained for, when it records them and they are compared; else all of them:
+    a run is measured on its own language only, not on every target of an experiment."""
+    own = [lang for lang in detect(path).languages if lang in languages] if Path(path).is_dir() else []
+    return own or languages
+
+
+def _alignment(model, paths, languages, pivot, corpus, split, max_pairs, out: Path) -> tuple[dict, list[Path]]:
     from ..corpus import load_corpus, normalize_language
 
     if not languages:
         raise LangNeuronsError("alignment analysis needs --languages (the target languages to compare with the pivot)")
+    if max_pairs is not None and max_pairs < 2:
+        raise LangNeuronsError(f"--max-pairs must be 0 (every pair) or at least 2, not {max_pairs}")
     source = load_corpus(corpus)
     if not hasattr(source, "parallel"):
         raise LangNeuronsError(f"corpus {corpus!r} has no parallel texts; use 'udhr' or a FLORES corpus")
     pivot, languages = normalize_language(pivot), [normalize_language(lang) for lang in languages]
     parallel = {lang: source.parallel(lang, split) for lang in dict.fromkeys([pivot, *languages])}
+    own = {label: _own_languages(path, languages) for label, (path, _) in paths.items()}
     base, tokenizer = load_model(model)
-    results = {"base": alignment(base, tokenizer, parallel, pivot=pivot)}
+    results = {"base": alignment(base, tokenizer, parallel, pivot=pivot, languages=languages, max_pairs=max_pairs)}
     for label, (path, is_adapter) in paths.items():
-        results[label] = alignment(load_tuned(model, path, adapter=is_adapter), tokenizer, parallel, pivot=pivot)
+        results[label] = alignment(load_tuned(model, path, adapter=is_adapter), tokenizer, parallel, pivot=pivot,
+                                   languages=own[label], max_pairs=max_pairs)
     figures = plot_alignment(results, out / "alignment")
     for label, result in results.items():
         best = max(range(result["num_layers"]), key=lambda i: _mean(result, "retrieval_top1", i))
-        print(f"{label}: best retrieval {100 * _mean(result, 'retrieval_top1', best):.1f} % at layer {best}")
+        pairs = ", ".join(f"{lang} {r['pairs']}" for lang, r in result["languages"].items())
+        print(f"{label}: best retrieval {100 * _mean(result, 'retrieval_top1', best):.1f} % at layer {best} "
+              f"(pairs: {pairs})")
     return {"models": results}, figures
 
 
@@ -132,6 +145,7 @@ def analyze(
     pivot: str = "eng_Latn",
     corpus: str = "udhr",
     split: str = "test",
+    max_pairs: int = 500,
     out: str,
 ) -> dict:
     """Check one of the paper's mechanistic claims on any model and method; write JSON and figures to ``out``.
@@ -150,6 +164,9 @@ def analyze(
         pivot: The language the others are aligned with.
         corpus: Where parallel texts come from (``udhr``, or a corpus with FLORES when online).
         split: The corpus split of the parallel texts.
+        max_pairs: Alignment compares at most this many pairs per language, an evenly spread sample of the
+            split's ids, the same for every model (0: every pair); a fine-tuned run is measured on its own
+            target language only, when it records one.
         out: Output directory; receives ``<kind>.json`` and PNG/SVG figures.
     """
     out_dir = Path(out)
@@ -159,7 +176,7 @@ def analyze(
     if kind == "weights":
         data, figures = _weights(model, paths, out_dir)
     elif kind == "alignment":
-        data, figures = _alignment(model, paths, languages, pivot, corpus, split, out_dir)
+        data, figures = _alignment(model, paths, languages, pivot, corpus, split, max_pairs or None, out_dir)
     elif kind == "neurons":
         data, figures = _neurons(neurons, languages, out_dir)
     elif kind == "training":
@@ -167,7 +184,7 @@ def analyze(
     else:
         raise LangNeuronsError(f"unknown analysis {kind!r}; use weights, alignment, neurons or training")
     settings = {"kind": kind, "model": model, "adapter": adapter, "tuned": tuned, "neurons": neurons, "runs": runs,
-                "languages": languages, "pivot": pivot, "corpus": corpus, "split": split}
+                "languages": languages, "pivot": pivot, "corpus": corpus, "split": split, "max_pairs": max_pairs}
     result = {"format": FORMAT, **data, "kind": kind, "settings": settings, "versions": versions(),
               "figures": [p.name for p in figures]}
     write_json(out_dir / f"{kind}.json", result)

@@ -38,7 +38,7 @@ def _not_utf8(path: Path, e: UnicodeDecodeError) -> LangNeuronsError:
 def read_txt(path: Path) -> list[str]:
     """Documents of a text file: blank-line-separated blocks, or lines when there is no blank line."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark (Windows editors) is dropped
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e
     blocks = [b.strip() for b in re.split(r"\n[ \t]*\n", text.strip())]
@@ -57,7 +57,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def _rows(path: Path) -> list[dict]:
     rows = []
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -77,7 +77,7 @@ def _rows(path: Path) -> list[dict]:
 def _has_language_field(path: Path) -> bool:
     """Whether the first row of a JSONL file names its language (then the file holds several languages)."""
     try:
-        with path.open(encoding="utf-8") as f:
+        with path.open(encoding="utf-8-sig") as f:
             first = next((line for line in f if line.strip()), "{}")
     except UnicodeDecodeError as e:
         raise _not_utf8(path, e) from e

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import torch
-from tqdm.auto import tqdm
 
 from ..core.errors import LangNeuronsError
+from ..core.progress import progress
 
 _CHUNK = 256  # documents tokenized per call: batched for speed, small enough to stop early at the budget
+_CHARS_PER_TOKEN = 16  # a first head's length per token needed: tokens of natural text average 2-6 characters
+_MARGIN = 64  # tokens past the budget in a head, so that where it is cut never changes a kept token
 
 
 def token_windows(tokenizer, texts: Iterable[str], *, window: int, max_tokens: int | None = None,
@@ -54,9 +56,11 @@ def _concatenated_ids(tokenizer, texts: Iterable[str], *, add_bos: bool, limit: 
     bos = [tokenizer.bos_token_id] if add_bos and tokenizer.bos_token_id is not None else []
     pieces: list[torch.Tensor] = []
     total = 0
-    with tqdm(total=limit, unit="tok", desc="tokenizing", delay=2, leave=False) as bar:
+    with progress(total=limit, unit="tok", desc="tokenizing", delay=2, leave=False) as bar:
         for chunk in _chunks(t for t in texts if t.strip()):
-            docs = tokenizer(chunk, add_special_tokens=False, verbose=False)["input_ids"]
+            need = None if limit is None else limit - total
+            docs = tokenizer([_head(t, need) for t in chunk], add_special_tokens=False, verbose=False)["input_ids"]
+            docs = [_enough(tokenizer, text, doc, need) for text, doc in zip(chunk, docs, strict=True)]
             piece = torch.tensor([t for doc in docs if doc for t in bos + doc], dtype=torch.long)
             pieces.append(piece)
             total += len(piece)
@@ -65,6 +69,29 @@ def _concatenated_ids(tokenizer, texts: Iterable[str], *, add_bos: bool, limit: 
                 break
     ids = torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long)
     return ids if limit is None else ids[:limit]
+
+
+def _head(text: str, need: int | None, chars_per_token: int = _CHARS_PER_TOKEN) -> str:
+    """The start of ``text`` that holds ``need`` tokens with room to spare, cut at a space where there is one.
+
+    Tokenizing a whole document to keep its first ``need`` tokens costs time and memory in the document's
+    length (25 MB in one line: minutes and gigabytes for a 512-token budget); a head a few times longer than
+    the budget costs the budget. The cut falls past the kept tokens, so they equal the whole text's.
+    """
+    if need is None or len(text) <= (need + _MARGIN) * chars_per_token:
+        return text
+    cut = (need + _MARGIN) * chars_per_token
+    space = text.rfind(" ", cut // 2, cut)
+    return text[: space if space > 0 else cut]
+
+
+def _enough(tokenizer, text: str, ids: list[int], need: int | None) -> list[int]:
+    """``ids`` of a cut head, tokenized again from a longer head while it holds too few tokens for ``need``."""
+    chars_per_token = _CHARS_PER_TOKEN
+    while need is not None and len(ids) < need + _MARGIN // 2 and len(_head(text, need, chars_per_token)) < len(text):
+        chars_per_token *= 4
+        ids = tokenizer(_head(text, need, chars_per_token), add_special_tokens=False, verbose=False)["input_ids"]
+    return ids
 
 
 def _chunks(texts: Iterable[str]) -> Iterator[list[str]]:

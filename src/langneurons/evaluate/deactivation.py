@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..core.errors import LangNeuronsError
+from ..core.progress import progress
 from ..models import ffn_layers
 from .intrinsic import score_texts
 
@@ -93,7 +93,7 @@ def deactivation_matrix(
 
     baseline = [bpb(lang) for lang in langs]
     matrix = []
-    for zeroed in tqdm(langs, desc="deactivation", leave=False):
+    for zeroed in progress(langs, desc="deactivation", leave=False):
         with zeroed_neurons(model, indices[zeroed]):
             matrix.append([bpb(lang) - base for lang, base in zip(langs, baseline, strict=True)])
     n = len(langs)

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..core.errors import LangNeuronsError
+from ..core.progress import progress
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def score_texts(
     stride = stride or max(1, window // 2)
     seqs, batches = plan_batches(tokenizer, texts, window=window, stride=stride, batch_size=batch_size)
     nll, tokens, sparse_head = 0.0, 0, takes_logits_to_keep(model)
-    for batch in tqdm(batches, desc=desc, disable=desc is None, leave=False):
+    for batch in progress(batches, desc=desc, disable=desc is None, leave=False):
         b_nll, b_tokens = _batch_nll(model, seqs, batch, pad_id(tokenizer), sparse_head)
         nll, tokens = nll + b_nll, tokens + b_tokens
     return TextScore(nll=nll, tokens=tokens, bytes=sum(len(t.encode("utf-8")) for t in texts))

@@ -11,12 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from ..adapters import detect, load_adapted
 from ..core.atomic import scratch_dir, write_text
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
+from ..core.progress import progress
 from ..corpus.hub import hub_offline
 from ..models import resolve_model
 from .deactivation import deactivation_matrix
@@ -169,7 +168,7 @@ def evaluate(
                 batch_size=batch_size,
                 workdir=workdir,
             )
-            for job in tqdm(jobs, desc="evaluate", disable=not jobs):
+            for job in progress(jobs, desc="evaluate", disable=not jobs):
                 try:
                     results.put(job.task, job.label, job.run(session))
                 except Skip as e:

@@ -24,8 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from .. import __version__
 from ..adapters import detect, read_run
 from ..analysis import figure_formats
@@ -33,6 +31,7 @@ from ..analysis.commands import analyze
 from ..core.atomic import read_json, write_json, write_text
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
+from ..core.progress import progress
 from ..corpus import load_corpus, normalize_language
 from ..corpus.pydocs import PYDOCS_LABEL
 from ..evaluate import evaluate, load_results, markdown_table, method_table
@@ -285,7 +284,7 @@ class Experiment:
 
     def _run_steps(self, steps: list[Step], desc: str) -> None:
         total = sum(s.weight for s in steps)
-        with tqdm(total=total, desc=desc, unit="step", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]") as bar:
+        with progress(total=total, desc=desc, unit="step", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}]") as bar:
             for step in steps:
                 bar.set_postfix_str(step.name)
                 settings = {"step": step.settings, "after": self.manifest.finished(list(step.after))}

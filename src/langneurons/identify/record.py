@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .. import __version__
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
+from ..core.progress import progress
 from ..corpus import load_corpus, resolve_language, token_windows
 from ..models import ffn_layers, ffn_shape, load_model, model_fingerprint, model_id
 from .stats import NON_SETTING_KEYS, LanguageStats
@@ -102,7 +102,7 @@ def count_activations(
     body = trunk(model)
     device = counter.counts.over_zero.device
     start = time.perf_counter()
-    with counter.attached(), tqdm(total=int(attention_mask.sum()), desc=desc, unit="tok", leave=False) as bar:
+    with counter.attached(), progress(total=int(attention_mask.sum()), desc=desc, unit="tok", leave=False) as bar:
         for i in range(0, len(input_ids), batch_size):
             ids = input_ids[i : i + batch_size].to(device)
             mask = attention_mask[i : i + batch_size].to(device)
@@ -204,7 +204,7 @@ def record(
         settings = _settings(lm, text_source.name, text_source.version, split, window, max_tokens, dtype)
         out_dir = Path(out)
         written = []
-        for language in tqdm(languages, desc="languages", disable=not dp.is_main or len(languages) < 2):
+        for language in progress(languages, desc="languages", disable=not dp.is_main or len(languages) < 2):
             path = out_dir / f"{language}.safetensors"
             if _already_done(path, settings):
                 written.append(path)

@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from ..analysis import (
     figure_formats,
     neuron_summary,
@@ -34,7 +36,6 @@ from ..analysis import (
     plot_weight_norms,
     training_curves,
 )
-from ..analysis.alignment import mean_over_languages
 from ..core.atomic import read_json, write_text
 from ..core.errors import LangNeuronsError
 from ..evaluate.aggregate import study_tables
@@ -159,6 +160,22 @@ def _weights_items(experiment: Path, figures: Path) -> list[Item]:
     return items
 
 
+def _alignment_rows(label: str, result: Mapping) -> list[list]:
+    """One row per language: best retrieval with its Wilson interval, and the cosine gap (older files
+    without intervals show none)."""
+    rows = []
+    for lang, scores in result["languages"].items():
+        retrieval = 100 * np.asarray(scores["retrieval_top1"])
+        gap = np.asarray(scores["parallel_cosine"]) - np.asarray(scores["nonparallel_cosine"])
+        best = int(retrieval.argmax())
+        interval = (f"{100 * scores['retrieval_top1_low'][best]:.1f}–{100 * scores['retrieval_top1_high'][best]:.1f}"
+                    if "retrieval_top1_low" in scores else None)
+        half = scores.get("parallel_cosine_half")
+        rows.append([label, lang, scores["pairs"], float(retrieval[best]), interval, best,
+                     float(gap.mean()), int(gap.argmax()), None if half is None else float(np.mean(half))])
+    return rows
+
+
 def _alignment_items(experiment: Path, figures: Path) -> list[Item]:
     path = experiment / "analysis" / "alignment.json"
     if not path.is_file():
@@ -168,18 +185,15 @@ def _alignment_items(experiment: Path, figures: Path) -> list[Item]:
     if not models:
         return []
     drawn = _figure(_analysis_figures(path, analysis), figures, "alignment", partial(plot_alignment, models))
-    rows = []
-    for label, result in models.items():
-        retrieval = mean_over_languages(result, "retrieval_top1")
-        gap = mean_over_languages(result, "parallel_cosine") - mean_over_languages(result, "nonparallel_cosine")
-        best = int(retrieval.argmax())
-        rows.append([label, 100 * float(retrieval[best]), best, float(gap.mean()), int(gap.argmax())])
+    rows = [row for label, result in models.items() for row in _alignment_rows(label, result)]
     pivot = next(iter(models.values()))["pivot"]
     return [FigureItem(drawn,
                        f"Cosine similarity to {pivot} of parallel (solid) and non-parallel (dashed) texts, and top-1 "
-                       "retrieval of the translation, per layer; higher and further apart = better aligned."),
-            TableItem("Alignment summary (mean over languages)",
-                      ["model", "best retrieval (%)", "at layer", "mean cosine gap", "largest gap at layer"], rows)]
+                       "retrieval of the translation, per layer; higher and further apart = better aligned. Bands: "
+                       "95 % intervals over the pairs (Student-t for the cosines, Wilson for retrieval)."),
+            TableItem("Alignment per model and language (intervals: 95 %, Wilson over both retrieval directions)",
+                      ["model", "language", "pairs", "best retrieval (%)", "95 % interval", "at layer",
+                       "mean cosine gap", "largest gap at layer", "mean ± of the parallel cosine"], rows)]
 
 
 def _deactivation_items(results: Sequence[Mapping], figures: Path) -> list[Item]:

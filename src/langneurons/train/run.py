@@ -11,13 +11,14 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import set_seed
+from transformers import PrinterCallback, set_seed
 
 from ..adapters.detect import ADAPTER_DIR, RUN_FILE
 from ..core.atomic import file_sha256, write_json
 from ..core.distributed import DataParallel
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
+from ..core.progress import quiet
 from ..corpus import load_corpus, normalize_language
 from ..models import FFNShape, ffn_shape, load_model, model_fingerprint
 from ..models.card import run_card, write_card
@@ -70,6 +71,8 @@ def train(**settings: Any) -> Path:
         dtype: Weights' dtype when loading: float32, bfloat16 or float16.
         overwrite: Replace a run already in OUT.
         resume: Continue an unfinished run in OUT with the same settings.
+        keep_checkpoints: Keep a finished run's checkpoints (with a full fine-tune's optimizer state, twice
+            the model's size); only an unfinished run needs them, to resume.
     """
     return run_training(TrainSettings(**settings))
 
@@ -212,7 +215,7 @@ def _trainer(
         seed=s.seed,
         bf16=s.bf16,
     )
-    return RunTrainer(
+    trainer = RunTrainer(
         model=model,
         args=args,
         train_dataset=data[0],
@@ -221,6 +224,9 @@ def _trainer(
         compute_loss_func=causal_lm_loss,
         callbacks=[CurvesCallback(run), *callbacks],
     )
+    if quiet():
+        trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def _check_window(window: int, model: nn.Module) -> None:
@@ -290,6 +296,8 @@ def _finish(
     write_json(run / RUN_FILE, info)
     write_card(run, run_card(info))
     rundir.mark_done(run, info["result"]["finished"] + "\n")
+    if not s.keep_checkpoints:
+        rundir.drop_checkpoints(run)
     print(
         f"trained {s.method} on {info['language']}: best validation loss {trainer.state.best_metric:.4f} "
         f"at step {trainer.state.best_global_step}; run in {run}"

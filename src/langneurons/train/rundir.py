@@ -83,6 +83,14 @@ def last_checkpoint(run: Path) -> Path | None:
     return max(done)[1] if done else None
 
 
+def drop_checkpoints(run: Path) -> None:
+    """Delete a finished run's checkpoints: resuming is their only use (TensorBoard logs beside them stay)."""
+    folder = run / CHECKPOINTS_DIR
+    for path in folder.iterdir() if folder.is_dir() else ():
+        if _CHECKPOINT.match(path.name) and path.is_dir():
+            shutil.rmtree(path)
+
+
 def start(run: Path, *, fresh: bool) -> None:
     """Make the run directory; a fresh start removes a previous run there (``run_state`` vetted it)."""
     if fresh and run.exists():

@@ -63,10 +63,11 @@ class TrainSettings:
     dtype: str = "float32"
     overwrite: bool = False
     resume: bool = True
+    keep_checkpoints: bool = False
 
     def recorded(self) -> dict[str, Any]:
-        """What must match for a run to be resumed (how it was started does not)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("overwrite", "resume")}
+        """What must match for a run to be resumed (how it was started, or what it keeps, does not)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("overwrite", "resume", "keep_checkpoints")}
 
 
 DEFAULTS = {f.name: f.default for f in fields(TrainSettings) if f.default is not MISSING}

@@ -21,6 +21,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 
 from ..core.atomic import write_json, write_text
 from ..core.errors import LangNeuronsError
+from ..core.progress import terminal_bars
 from .checkpoint import TRAINABLE_FILE, load_trainable
 from .hf_private import TrainableCheckpoints
 
@@ -158,6 +159,7 @@ def training_arguments(
         logging_steps=logging_steps,
         logging_first_step=True,
         report_to=["tensorboard"] if tensorboard else "none",
+        disable_tqdm=not terminal_bars(),  # then the Trainer logs plain lines (none with --quiet: see _trainer)
         seed=seed,
         data_seed=seed,
         bf16=bf16,

@@ -1,0 +1,104 @@
+"""What the command line writes besides results: help without loading torch, a closed pipe, Ctrl-C,
+progress as plain lines off a terminal, --quiet, and no libraries' deprecation warnings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from langneurons import cli
+from langneurons.core import progress
+from langneurons.core.cli_gen import _doc_parts
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(SRC)}
+
+
+def run_cli(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    code = "import sys; from langneurons.cli import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", code, *args], env=ENV, text=True, timeout=300, **kwargs)
+
+
+def test_help_imports_no_command_and_no_torch():
+    code = ("import sys; from langneurons.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('LOADED', sorted(m for m in ('torch', 'transformers', 'langneurons.train') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], env=ENV, capture_output=True, text=True, timeout=120)
+    assert "LOADED []" in proc.stdout, proc.stdout[-500:] + proc.stderr[-500:]
+    assert "Fine-tune a model on one language's text" in proc.stdout  # the static one-line help
+
+
+def test_static_help_lines_are_the_functions_own():
+    for name, target in cli.COMMANDS.items():
+        assert cli.SUMMARIES[name] == _doc_parts(cli._load(target))[0], name
+    assert set(cli.SUMMARIES) == set(cli.COMMANDS) | set(cli.GROUPS)
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(3000):  # more lines than a pipe buffers
+        (corpus / f"domain{i}.txt").write_text("text\n")
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone, as after `| head`
+    try:
+        proc = run_cli(["corpus", "languages", "--corpus", str(corpus)], stdout=write, stderr=subprocess.PIPE)
+    finally:
+        os.close(write)
+    assert proc.stderr == "" and proc.returncode == 141
+
+
+def test_ctrl_c_while_loading_a_command_is_one_line(monkeypatch, capsys):
+    def interrupted(target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_load", interrupted)
+    assert cli.main(["train", "--help"]) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("interrupted")
+
+
+@pytest.fixture
+def loud():
+    yield
+    progress.set_quiet(False)
+
+
+def test_progress_off_a_terminal_is_plain_lines(monkeypatch, capsys, loud):
+    monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
+    assert list(progress.progress(range(3), desc="languages", unit="lang")) == [0, 1, 2]
+    with progress.progress(total=10, desc="record", unit="tok") as bar:
+        bar.update(4)
+        bar.set_postfix(tok_s="12")
+    err = capsys.readouterr().err
+    assert "\r" not in err and "\x1b" not in err
+    assert err.splitlines()[:2] == ["languages: 1/3 lang (33 %) [0 s]", "languages: 2/3 lang (67 %) [0 s]"]
+    assert err.splitlines()[-1] == "record: 4/10 tok (40 %), tok_s=12 [done in 0 s]"
+
+
+def test_quiet_shows_no_progress(monkeypatch, capsys, loud):
+    monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
+    assert cli.main(["--quiet", "neurons", "list"]) == 0
+    assert progress.quiet()
+    list(progress.progress(range(3), desc="languages"))
+    assert capsys.readouterr().err == ""
+
+
+def test_libraries_deprecation_warnings_stay_out_of_the_output(monkeypatch, capsys):
+    def noisy() -> None:
+        """Warn as libraries do."""
+        warnings.warn("old API", DeprecationWarning, stacklevel=1)
+        warnings.warn("changes soon", FutureWarning, stacklevel=1)
+
+    monkeypatch.setitem(cli.COMMANDS, "noisy", "x:noisy")
+    monkeypatch.setitem(cli.SUMMARIES, "noisy", "Warn as libraries do.")
+    monkeypatch.setattr(cli, "_load", lambda target: noisy)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cli.main(["noisy"]) == 0
+    assert not caught and capsys.readouterr().err == ""
