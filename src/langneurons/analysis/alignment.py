@@ -4,12 +4,21 @@ For every layer, texts are mean-pooled over their real tokens (no padding, no sp
 each target language is compared with a pivot (English by default) on parallel text: the mean cosine
 of parallel pairs against non-parallel pairs, and how often a text's nearest neighbour among the
 pivot's texts is its own translation (top-1 retrieval, both directions averaged).
+
+Every number comes with a 95 % interval over the pairs: for the cosines a Student-t interval over the
+pairs (a pair's non-parallel value is the mean cosine of its text with every other translation, so the
+mean of those is the overall non-parallel mean), for retrieval a Wilson interval over the ``2 x pairs``
+trials (both directions; the two directions of one pair are not independent, so it is a little narrow).
+A split with more pairs than ``max_pairs`` is sampled by id, evenly spread over the split, the same for
+every model.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import torch
@@ -18,7 +27,7 @@ from torch import nn
 from ..core.errors import LangNeuronsError
 from ..core.progress import progress
 from ..models import model_id
-from .plots import method_colors, new_figure, outside_legend, save_figure, sparse_ticks, style
+from .plots import method_colors, new_figure, save_figure, sparse_ticks, style
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -71,23 +80,59 @@ def embed_texts(
     return torch.stack(pooled, dim=1)
 
 
+CONFIDENCE = 0.95
+INTERVALS = ("95 % intervals over the pairs: Student-t for the cosines (parallel_cosine_half, "
+             "nonparallel_cosine_half), Wilson over 2 x pairs retrieval trials (retrieval_top1_low/high)")
+
+
+def t_half_width(values: torch.Tensor) -> list[float]:
+    """Per row of ``[layers, n]``: the half-width of the Student-t interval of the mean (``n >= 2``)."""
+    from scipy.stats import t
+
+    n = values.shape[-1]
+    return (t.ppf(0.5 + CONFIDENCE / 2, n - 1) * values.std(-1) / math.sqrt(n)).tolist()
+
+
+def wilson(successes: float, trials: int) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (stays inside [0, 1], sensible at 0 and 100 %)."""
+    z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def alignment_scores(source: torch.Tensor, target: torch.Tensor) -> dict[str, list[float]]:
-    """Per layer: parallel vs non-parallel cosine and top-1 retrieval, for row-aligned ``[layers, n, hidden]``."""
+    """Per layer: parallel vs non-parallel cosine and top-1 retrieval with their intervals (see the module
+    docstring), for row-aligned ``[layers, n, hidden]``."""
     a = torch.nn.functional.normalize(source.double(), dim=-1)
     b = torch.nn.functional.normalize(target.double(), dim=-1)
     sims = a @ b.transpose(1, 2)  # [layers, n, n]; the diagonal holds the parallel pairs
     n = sims.shape[-1]
     eye = torch.eye(n, dtype=torch.bool)
-    parallel = sims.diagonal(dim1=1, dim2=2).mean(-1)
-    nonparallel = sims.masked_select(~eye).view(sims.shape[0], -1).mean(-1)
+    parallel = sims.diagonal(dim1=1, dim2=2)  # [layers, n]
+    nonparallel = sims.masked_select(~eye).view(sims.shape[0], n, n - 1).mean(-1)  # per pair, over its row
     truth = torch.arange(n)
-    forward = (sims.argmax(-1) == truth).double().mean(-1)
-    backward = (sims.argmax(-2) == truth).double().mean(-1)
+    hits = (sims.argmax(-1) == truth).double().sum(-1) + (sims.argmax(-2) == truth).double().sum(-1)
+    bounds = [wilson(float(h), 2 * n) for h in hits]
     return {
-        "parallel_cosine": parallel.tolist(),
-        "nonparallel_cosine": nonparallel.tolist(),
-        "retrieval_top1": ((forward + backward) / 2).tolist(),
+        "parallel_cosine": parallel.mean(-1).tolist(),
+        "nonparallel_cosine": nonparallel.mean(-1).tolist(),
+        "retrieval_top1": (hits / (2 * n)).tolist(),
+        "parallel_cosine_half": t_half_width(parallel),
+        "nonparallel_cosine_half": t_half_width(nonparallel),
+        "retrieval_top1_low": [low for low, _ in bounds],
+        "retrieval_top1_high": [high for _, high in bounds],
     }
+
+
+def spread_sample(ids: Sequence[Hashable], size: int | None) -> list[Hashable]:
+    """``size`` of ``ids`` at evenly spaced positions (all of them when there are no more): a sample that
+    covers the whole split (every book of the Bible, not its first chapters) and depends on the ids only."""
+    ids = list(ids)
+    if size is None or len(ids) <= size:
+        return ids
+    return [ids[(k * len(ids)) // size] for k in range(size)]
 
 
 def _shared_ids(parallel: Mapping[str, Mapping[Hashable, str]], pivot: str, language: str) -> list[Hashable]:
@@ -109,6 +154,7 @@ def alignment(
     languages: Sequence[str] | None = None,
     batch_size: int = 8,
     max_length: int = 128,
+    max_pairs: int | None = 500,
 ) -> dict:
     """Measure how well each language's hidden states align with the pivot's, layer by layer.
 
@@ -121,11 +167,16 @@ def alignment(
         batch_size: Texts per forward pass.
         max_length: Tokens kept per text (the mean over a text's first 128 tokens already places it; longer
             only costs time).
+        max_pairs: Pairs compared per language at most (``None``: all); a larger split is sampled by
+            :func:`spread_sample`, the same ids for every model.
 
     Returns:
-        A JSON-able dict with, per language, ``pairs`` and per-layer lists ``parallel_cosine``,
-        ``nonparallel_cosine`` and ``retrieval_top1`` (index 0 = the embedding output).
+        A JSON-able dict with ``max_pairs``, ``intervals`` (how they are computed) and, per language,
+        ``pairs`` and per-layer lists ``parallel_cosine``, ``nonparallel_cosine``, ``retrieval_top1``
+        (index 0 = the embedding output) and their intervals (see :func:`alignment_scores`).
     """
+    if max_pairs is not None and max_pairs < 2:
+        raise LangNeuronsError(f"max_pairs must be at least 2 (or None for every pair), not {max_pairs}")
     if pivot not in parallel:
         raise LangNeuronsError(f"pivot language {pivot!r} is not in the parallel texts ({', '.join(parallel)}); "
                                "pass --pivot with one of them")
@@ -134,8 +185,8 @@ def alignment(
     if missing or not languages:
         raise LangNeuronsError(f"no parallel texts for {', '.join(missing) or 'any language but the pivot'}; "
                                f"available: {', '.join(parallel)}")
-    shared = {lang: _shared_ids(parallel, pivot, lang) for lang in languages}
-    pivot_ids = list(parallel[pivot])
+    shared = {lang: spread_sample(_shared_ids(parallel, pivot, lang), max_pairs) for lang in languages}
+    pivot_ids = list(dict.fromkeys(i for ids in shared.values() for i in ids))
     pivot_states = embed_texts(model, tokenizer, [parallel[pivot][i] for i in pivot_ids],
                                batch_size=batch_size, max_length=max_length)
     position = {i: k for k, i in enumerate(pivot_ids)}
@@ -146,36 +197,84 @@ def alignment(
                              batch_size=batch_size, max_length=max_length)
         results[lang] = {"pairs": len(ids),
                          **alignment_scores(states, pivot_states[:, [position[i] for i in ids]])}
-    return {"kind": "alignment", "model": model_id(model), "pivot": pivot,
-            "num_layers": pivot_states.shape[0], "languages": results}
+    return {"kind": "alignment", "model": model_id(model), "pivot": pivot, "max_pairs": max_pairs,
+            "intervals": INTERVALS, "num_layers": pivot_states.shape[0], "languages": results}
 
 
-def mean_over_languages(result: dict, metric: str) -> np.ndarray:
-    """A metric's per-layer curve averaged over the compared languages."""
-    return np.mean([np.asarray(r[metric]) for r in result["languages"].values()], axis=0)
+def mean_over_languages(result: dict, metric: str, languages: Sequence[str] | None = None) -> np.ndarray:
+    """A metric's per-layer curve averaged over the compared languages (or the given ones)."""
+    chosen = [r for lang, r in result["languages"].items() if languages is None or lang in languages]
+    return np.mean([np.asarray(r[metric]) for r in chosen], axis=0)
+
+
+BOUNDS = {"parallel_cosine": ("parallel_cosine_half", None), "nonparallel_cosine": ("nonparallel_cosine_half", None),
+          "retrieval_top1": ("retrieval_top1_low", "retrieval_top1_high")}
+
+
+def interval_over_languages(result: dict, metric: str, languages: Sequence[str] | None = None
+                            ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per layer the low and high 95 % bounds of a metric, averaged over the languages like the metric
+    (None for a file written before intervals were recorded)."""
+    first, second = BOUNDS[metric]
+    if not all(first in r for r in result["languages"].values()):
+        return None
+    mean = mean_over_languages(result, metric, languages)
+    if second is None:
+        half = mean_over_languages(result, first, languages)
+        return mean - half, mean + half
+    return mean_over_languages(result, first, languages), mean_over_languages(result, second, languages)
+
+
+def pairs_text(result: dict, languages: Sequence[str] | None = None) -> str:
+    """How many pairs the numbers rest on: ``500`` or ``480-500`` over the languages."""
+    counts = sorted({r["pairs"] for lang, r in result["languages"].items() if languages is None or lang in languages})
+    return str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+
+
+def panels(results: Mapping[str, dict]) -> list[tuple[str, list[str] | None]]:
+    """The figure's rows: one over every language when all models were measured on the same languages,
+    else one per language with the models measured on it (an experiment measures each run on its own target
+    only); ``(title, languages or None for all)``."""
+    sets = [tuple(r["languages"]) for r in results.values()]
+    if len(set(sets)) == 1:
+        names = list(sets[0])
+        return [(", ".join(names) if len(names) <= 4 else f"mean over {len(names)} languages", None)]
+    return [(lang, [lang]) for lang in dict.fromkeys(lang for s in sets for lang in s)]
+
+
+def _draw(ax, layers, curve, bounds, **kwargs) -> None:
+    ax.plot(layers, curve, **kwargs)
+    if bounds is not None:
+        ax.fill_between(layers, *bounds, color=kwargs["color"], alpha=0.15, linewidth=0)
 
 
 def plot_alignment(results: Mapping[str, dict], stem: str | Path, *, title: str | None = None) -> list[Path]:
-    """Models side by side: parallel (solid) vs non-parallel (dashed) cosine, and top-1 retrieval, per layer."""
+    """Models side by side: parallel (solid) vs non-parallel (dashed) cosine, and top-1 retrieval, per layer,
+    with their 95 % intervals as bands; one row per target language when the models cover different ones."""
     colors = method_colors(list(results))
+    rows = panels(results)
+    first = next(iter(results.values()))
     with style():
-        fig, (ax_cos, ax_ret) = new_figure(1, 2, width=9.6, height=3.6)
-        for label, result in results.items():
-            layers = np.arange(result["num_layers"])
-            color = colors[label]
-            ax_cos.plot(layers, mean_over_languages(result, "parallel_cosine"), color=color, label=label)
-            ax_cos.plot(layers, mean_over_languages(result, "nonparallel_cosine"), color=color, linestyle="--")
-            ax_ret.plot(layers, 100 * mean_over_languages(result, "retrieval_top1"), color=color, label=label)
-        first = next(iter(results.values()))
-        n_lang = len(first["languages"])
-        pivot = first["pivot"]
-        ax_cos.set(xlabel="layer (0 = embeddings)", ylabel="mean cosine similarity",
-                   title=f"Similarity to {pivot}: parallel (—) vs not (- -)")
-        ax_ret.set(xlabel="layer (0 = embeddings)", ylabel="top-1 retrieval (%)", ylim=(0, 102),
-                   title="Retrieval of the translation")
-        for ax in (ax_cos, ax_ret):
-            sparse_ticks(ax, first["num_layers"])
-        outside_legend(fig, ax_ret, title="model")
-        langs = ", ".join(first["languages"]) if n_lang <= 4 else f"mean over {n_lang} languages"
-        fig.suptitle(title or f"Cross-lingual alignment ({langs})", fontweight="bold")
+        fig, axes = new_figure(len(rows), 2, width=9.6, height=3.6 * len(rows))
+        for (name, langs), ax_cos, ax_ret in zip(rows, axes[::2], axes[1::2], strict=True):
+            chosen = {label: r for label, r in results.items() if langs is None or langs[0] in r["languages"]}
+            for label, result in chosen.items():
+                layers, color = np.arange(result["num_layers"]), colors[label]
+                for metric, line in (("parallel_cosine", "-"), ("nonparallel_cosine", "--")):
+                    _draw(ax_cos, layers, mean_over_languages(result, metric, langs),
+                          interval_over_languages(result, metric, langs), color=color, linestyle=line,
+                          label=label if line == "-" else None)
+                bounds = interval_over_languages(result, "retrieval_top1", langs)
+                _draw(ax_ret, layers, 100 * mean_over_languages(result, "retrieval_top1", langs),
+                      None if bounds is None else (100 * bounds[0], 100 * bounds[1]), color=color, label=label)
+            pairs = pairs_text(first if langs is None else next(iter(chosen.values())), langs)
+            ax_cos.set(xlabel="layer (0 = embeddings)", ylabel="mean cosine similarity",
+                       title=f"{name}: similarity to {first['pivot']}, parallel (—) vs not (- -)")
+            ax_ret.set(xlabel="layer (0 = embeddings)", ylabel="top-1 retrieval (%)", ylim=(0, 102),
+                       title=f"{name}: retrieval of the translation ({pairs} pairs)")
+            for ax in (ax_cos, ax_ret):
+                sparse_ticks(ax, first["num_layers"])
+        handles = {lab: h for ax in axes[1::2] for h, lab in zip(*ax.get_legend_handles_labels(), strict=True)}
+        fig.legend(list(handles.values()), list(handles), loc="outside right upper", title="model")
+        fig.suptitle(title or "Cross-lingual alignment (bands: 95 % intervals over the pairs)", fontweight="bold")
         return save_figure(fig, stem)
