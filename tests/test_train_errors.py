@@ -189,10 +189,13 @@ def test_merge_refuses_existing_output_and_another_base(ws, done_run, tmp_path):
     target = tmp_path / "taken"
     target.mkdir()
     (target / "x").write_text("x")
-    with pytest.raises(LangNeuronsError, match="already exists"):
-        merge(str(done_run), out=str(target))
-    with pytest.raises(LangNeuronsError, match="not a model directory"):
-        merge(str(done_run), out=str(target), overwrite=True)
+    for overwrite in (False, True):  # a folder no merge wrote is never replaced
+        with pytest.raises(LangNeuronsError, match="is not a merged model directory"):
+            merge(str(done_run), out=str(target), overwrite=overwrite)
+    merged = merge(str(done_run), out=str(tmp_path / "merged"))
+    with pytest.raises(LangNeuronsError, match="holds a merged model; pass --overwrite"):
+        merge(str(done_run), out=str(merged))
+    assert merge(str(done_run), out=str(merged), overwrite=True) == merged  # its own output, with --overwrite
     other = make_model_dir(tmp_path, seed=1)
     with pytest.raises(LangNeuronsError, match="not the one"):
         merge(str(done_run), out=str(tmp_path / "m"), base_model=str(other))

@@ -10,6 +10,7 @@ from typing import Literal
 from ..adapters import detect, folder_kind, load_adapted, merged
 from ..core.atomic import write_json
 from ..core.errors import LangNeuronsError
+from ..core.outputs import ANALYSIS, claim
 from ..models import load_model
 from .alignment import alignment, plot_alignment
 from .neurons import neuron_summary, plot_languages_per_neuron, plot_neuron_counts, plot_overlap
@@ -169,7 +170,7 @@ def analyze(
             target language only, when it records one.
         out: Output directory; receives ``<kind>.json`` and PNG/SVG figures.
     """
-    out_dir = Path(out)
+    out_dir = claim(out, ANALYSIS, inputs=[adapter, tuned, neurons, *(runs or [])])
     paths = _tuned_paths(adapter, tuned, runs) if kind in ("weights", "alignment") else {}
     if kind in ("weights", "alignment") and not model:
         raise LangNeuronsError(f"{kind} analysis needs --model (the base model)")

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 from ..core.atomic import read_json
 from ..core.errors import LangNeuronsError
+from ..core.outputs import plain_name
 from ..core.paths import UDHR_REFETCH, udhr_index_path
 
 # ISO 639-1 (or -), ISO 639-3 individual language, default script, English name.
@@ -208,9 +209,7 @@ def normalize_language(code: str) -> str:
     label = code.strip()
     if not label:
         raise LangNeuronsError("empty language label; pass an ISO code such as 'mt' or 'mlt_Latn'")
-    if "/" in label or "\\" in label or label.startswith(".") or not label.isprintable():
-        # labels name files (statistics, runs, results): never a path
-        raise LangNeuronsError(f"language label {label!r} cannot name a file; use a code such as mlt_Latn")
+    plain_name(label, "language label")  # labels name files (statistics, runs, results): never a path
     match = _CODE_RE.match(label)
     if match is None or match.group(1).lower() in _NOT_LANGUAGES:
         return label

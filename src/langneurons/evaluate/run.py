@@ -15,6 +15,7 @@ from ..adapters import detect, load_adapted
 from ..core.atomic import scratch_dir, write_text
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
+from ..core.outputs import TABLE, claim, results_of
 from ..core.progress import progress
 from ..corpus.hub import hub_offline
 from ..models import resolve_model
@@ -134,6 +135,8 @@ def evaluate(
     from ..corpus import load_corpus, normalize_language
 
     suites = expand_suites(suites)
+    claim(out, results_of(model, adapter), inputs=[baseline, neurons])
+    claim(_markdown_path(out), TABLE, inputs=[baseline])
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages, e.g. mlt_Latn,eng_Latn")
     _check_sizes(batch_size, max_bytes, continuation_items, translation_items)
@@ -255,6 +258,8 @@ def compare(files: list[str], *, base: str | None = None, out: str | None = None
     """
     if not files:
         raise LangNeuronsError("no results files given; pass the JSON files evaluate wrote")
+    if out:
+        claim(out, TABLE, inputs=files)
     runs = [load_results(f) for f in files]
     base_run = next((r for r in runs if is_base(r)), None)
     if base is not None:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from ..core.errors import LangNeuronsError
+from ..core.outputs import plain_name
 from ..corpus import normalize_language
 from ..identify.budget import Budget
 from ..train.methods import METHODS
@@ -115,6 +116,7 @@ class ExperimentConfig:
         return config
 
     def check(self, where: str) -> None:
+        plain_name(self.name, f"{where}: experiment name")  # it names the default folder, experiments/<name>
         bad_methods = sorted(set(self.methods) - set(METHODS))
         if bad_methods or not self.methods:
             raise LangNeuronsError(f"{where}: methods must be some of {', '.join(METHODS)} (got {self.methods})")

@@ -31,6 +31,7 @@ from ..analysis.commands import analyze
 from ..core.atomic import read_json, write_json, write_text
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
+from ..core.outputs import EXPERIMENT, claim, plain_name
 from ..core.progress import progress
 from ..corpus import load_corpus, normalize_language
 from ..corpus.pydocs import PYDOCS_LABEL
@@ -74,7 +75,7 @@ class Experiment:
         _check_keys("evaluate", config.evaluate, evaluate, fixed=run_keys + ("pivot", "baseline"))
         _check_keys("screen", config.screen, evaluate, fixed=run_keys + ("suites", "forgetting"))
         self.config = config
-        self.out = Path(out)
+        self.out = claim(out, EXPERIMENT)  # before its manifest is read
         self.manifest = Manifest(self.out / "manifest.json")
 
     # ---- paths -------------------------------------------------------------------------------------
@@ -83,10 +84,10 @@ class Experiment:
         return Path(self.config.neurons) if self.config.neurons else self.out / "neurons.safetensors"
 
     def run_dir(self, name: str) -> Path:
-        return self.out / "runs" / name
+        return self.out / "runs" / plain_name(name, "run name")
 
     def results_path(self, name: str) -> Path:
-        return self.out / "results" / f"{name}.json"
+        return self.out / "results" / f"{plain_name(name, 'run name')}.json"
 
     # ---- steps -------------------------------------------------------------------------------------
     def _identify(self) -> list[Path]:

@@ -10,6 +10,7 @@ folder beside ``--out`` and renamed into place; an existing ``--out`` is replace
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from .. import __version__
 from ..adapters import AdapterInfo, detect, read_neuron_adapter
 from ..core.atomic import replace_dir, scratch_dir, write_json
 from ..core.errors import LangNeuronsError
+from ..core.outputs import EXPORT, claim
 from ..models import ffn_shape, ffn_spec, resolve_model
 from ..models.card import find_results, header, render, run_sections, write_card
 from .lora import DEFAULT_MAX_RANK, LoraAdapter, check_rank, neuron_lora
@@ -108,13 +110,11 @@ def _push(folder: Path, repo_id: str) -> None:
 def _check_out(target: Path, source: Path, *, overwrite: bool) -> Path:
     """Refuse an --out that is (or holds) the run, is a file, or is a folder an export did not write."""
     source = source.resolve()
-    if target.resolve() == source or target.resolve() in source.parents or source in target.resolve().parents:
+    real = Path(os.path.realpath(target))  # a symlink loop is claim's to refuse
+    if real == source or real in source.parents or source in real.parents:
         raise LangNeuronsError(f"{target} overlaps the run {source}; choose another --out")
-    if target.exists() and not target.is_dir():
-        raise LangNeuronsError(f"{target} exists and is not a directory; choose another --out")
+    claim(target, EXPORT, inputs=[source], overwrite=overwrite)
     if target.is_dir() and any(target.iterdir()):
-        if not (target / EXPORT_FILE).is_file():
-            raise LangNeuronsError(f"{target} exists and is not an earlier export; choose another --out")
         if not overwrite:
             raise LangNeuronsError(f"{target} holds an earlier export; pass --overwrite to replace it")
     return target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core.atomic import write_json
+from ..core.outputs import plain_name
 from ..core.paths import cache_dir
 from ..corpus import load_corpus
 from ..neuronsets.shipped import MANIFEST, SHIPPED_DIR, shipped_manifest
@@ -30,6 +31,7 @@ def neurons_build(
         window: Tokens per window.
         batch_size: Windows per forward pass.
     """
+    plain_name(model, "model name")  # it names the statistics folder and the shipped file
     corpus = load_corpus("udhr")
     languages = corpus.languages()
     stats_dir = cache_dir() / "stats" / model / f"udhr-train-{max_tokens}"

@@ -33,6 +33,7 @@ import torch
 
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
+from ..core.outputs import NEURON_SET, claim
 from ..models import FFN_REGISTRY, model_shape, weights_per_neuron
 from ..neuronsets.format import NeuronSet, split_by_layer
 from .budget import Budget, shortfall_message
@@ -287,6 +288,7 @@ def identify_files(
         mode: ``fixed`` (float64, no silent or filtered neurons kept) or ``original`` (bit-exact original code).
     """
     _budget(budget, per_language_budget, top_rate, mode)  # refuse a bad budget before reading anything
+    claim(out, NEURON_SET, inputs=[stats])
     with hold_lock(out):  # one run per output file
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -20,6 +20,7 @@ from torch import nn
 from .. import __version__
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
+from ..core.outputs import STATISTICS, STATISTICS_DIR, claim
 from ..core.progress import progress
 from ..corpus import load_corpus, resolve_language, token_windows
 from ..models import ffn_layers, ffn_shape, load_model, model_fingerprint, model_id
@@ -192,10 +193,13 @@ def record(
         raise LangNeuronsError("no languages given; pass --languages mlt_Latn,cym_Latn,...")
     if batch_size < 1:
         raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
+    claim(out, STATISTICS_DIR, inputs=[corpus])
     with hold_lock(out):  # one run per output directory
         text_source = load_corpus(corpus)
         available = text_source.languages()
         languages = [resolve_language(x, available, corpus=text_source.name) for x in languages]
+        for language in languages:
+            claim(Path(out) / f"{language}.safetensors", STATISTICS)
         lm, tokenizer = load_model(model, dtype=dtype, device=dp.device(device), device_map=device_map)
         positions = getattr(lm.config, "max_position_embeddings", None) or getattr(lm.config, "n_positions", None)
         if positions and window > positions:

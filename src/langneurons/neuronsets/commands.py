@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..core.errors import LangNeuronsError
+from ..core.outputs import NEURON_SET, TORCH_NEURONS, claim
 from ..models.card import neuron_set_card, write_card
 from ..models.loading import model_shape
 from .format import NeuronSet, jaccard_index, shared_count
@@ -104,6 +105,7 @@ def neurons_import(
         ffn_size: FFN width (neurons per layer), when no model is given.
         hidden_size: Hidden size, when no model is given (for counting trainable weights).
     """
+    claim(out, NEURON_SET, inputs=[src])
     meta: dict = {}
     if model is not None:
         shape, _ = model_shape(model)
@@ -146,6 +148,7 @@ def neurons_export(
     """
     if format != "torch":
         raise LangNeuronsError(f"unknown export format {format!r}; use 'torch'")
+    claim(out, TORCH_NEURONS, inputs=[file])
     neurons = NeuronSet.load(file)
     chosen = neurons.languages if languages is None else _names(languages)
     neurons.to_torch_format(out, chosen)

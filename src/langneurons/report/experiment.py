@@ -38,6 +38,7 @@ from ..analysis import (
 )
 from ..core.atomic import read_json, write_text
 from ..core.errors import LangNeuronsError
+from ..core.outputs import REPORT, claim
 from ..evaluate.aggregate import study_tables
 from ..evaluate.results import FORMAT as RESULTS_FORMAT
 from ..evaluate.results import is_base
@@ -231,6 +232,7 @@ def report(experiment: str, *, out: str | None = None, title: str | None = None)
     root = Path(experiment)
     if not root.is_dir():
         raise LangNeuronsError(f"experiment directory {root} does not exist; run the experiment first")
+    target = claim(Path(out) if out else root / "report.html", REPORT)
     figures = root / "figures"
     results = load_results(root / "results")
     with figure_formats(["png"]):
@@ -249,7 +251,6 @@ def report(experiment: str, *, out: str | None = None, title: str | None = None)
     analyses = [_read_json(p) for p in sorted((root / "analysis").glob("*.json"))]
     page = render_report(title=title or root.resolve().name, results=results, sections=sections,
                          settings=settings, versions=_merged_versions([*results, *analyses]))
-    target = Path(out) if out else root / "report.html"
     write_text(target, page)
     print(f"wrote {target}")
     return target

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..adapters import AdapterInfo, load_trained, merged, read_run
-from ..adapters.detect import MODEL_CONFIG
 from ..core.errors import LangNeuronsError
+from ..core.outputs import MERGED, claim
 from . import rundir
 
 
@@ -21,19 +22,14 @@ def merge(run: str, *, out: str, base_model: str | None = None, overwrite: bool 
     """
     target = Path(out)
     run_path = Path(run)
-    if target.resolve() == run_path.resolve() or target.resolve() in run_path.resolve().parents:
+    real, real_run = Path(os.path.realpath(target)), Path(os.path.realpath(run_path))  # a loop is claim's to refuse
+    if real == real_run or real in real_run.parents:
         raise LangNeuronsError(f"{target} would replace the run {run_path}; choose another --out")
+    claim(target, MERGED, inputs=[run_path], overwrite=overwrite)
     info = read_run(run_path)
     rundir.refuse_base_inside(target, base_model or AdapterInfo(run_path, "run", info).base_model)
-    if target.exists() and not (target.is_dir() and not any(target.iterdir())):
-        if not overwrite:
-            raise LangNeuronsError(
-                f"{target} already exists; pass --overwrite to replace it or choose another --out"
-            )
-        if not (target / MODEL_CONFIG).is_file():
-            raise LangNeuronsError(
-                f"{target} is not a model directory; refusing to replace it, choose another --out"
-            )
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise LangNeuronsError(f"{target} holds a merged model; pass --overwrite to replace it or choose another --out")
     model, tokenizer = load_trained(run_path, base_model)
     plain = merged(model)
     if hasattr(plain.config, "langneurons_model_id"):

@@ -18,6 +18,7 @@ from ..core.atomic import file_sha256, write_json
 from ..core.distributed import DataParallel
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
+from ..core.outputs import RUN, claim
 from ..core.progress import quiet
 from ..corpus import load_corpus, normalize_language
 from ..models import FFNShape, ffn_shape, load_model, model_fingerprint
@@ -100,6 +101,7 @@ def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
     lr, max_grad_norm = resolve_optimizer(s)
     run = Path(s.out)
     rundir.refuse_base_inside(run, s.model)
+    claim(run, RUN, inputs=[s.neurons], overwrite=s.overwrite)
     with hold_lock(run):  # one run per run directory
         return _run_locked(s, method, lr, max_grad_norm, callbacks)
 

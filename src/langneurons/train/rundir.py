@@ -131,6 +131,6 @@ def local_path(model: str) -> Path | None:
 def refuse_base_inside(path: Path, model: str) -> None:
     """Never let --overwrite delete (or a write land in) the base model's directory."""
     base = local_path(model)
-    target = path.resolve()
+    target = Path(os.path.realpath(path))  # a symlink loop is claim's to refuse
     if base is not None and (target == base or target in base.parents or base in target.parents):
         raise LangNeuronsError(f"{path} overlaps the base model directory {base}; choose another --out")
