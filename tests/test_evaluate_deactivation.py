@@ -66,3 +66,65 @@ def test_bad_neuron_sets_are_one_line_errors(setup):
         with zeroed_neurons(model, [torch.tensor([64]), torch.tensor([0])]):
             pass
     assert all(not layer.mlp.act_fn._forward_hooks for layer in model.model.layers)
+
+
+def reference_matrix(model, tokenizer, indices, texts_by_language, *, window):
+    """The computation as it was before batching and replay: every language scored alone, the whole model
+    run for every (zeroed, scored) pair; kept here as the reference the fast version must equal."""
+    langs = [lang for lang in indices if lang in texts_by_language]
+
+    def bpb(lang):
+        return score_texts(model, tokenizer, texts_by_language[lang], window=window).bits_per_byte
+
+    baseline = [bpb(lang) for lang in langs]
+    matrix = []
+    for zeroed in langs:
+        with zeroed_neurons(model, indices[zeroed]):
+            matrix.append([bpb(lang) - base for lang, base in zip(langs, baseline, strict=True)])
+    return baseline, matrix
+
+
+def spread_neurons(num_layers=2):
+    """Neurons in different first layers (1, 0 and none at all), so that replay, full passes and the
+    empty-set shortcut all run."""
+    g = torch.Generator().manual_seed(1)
+    empty = torch.zeros(0, dtype=torch.long)
+    return {"aaa_Latn": [empty, torch.randperm(64, generator=g)[:6]],
+            "bbb_Latn": [torch.arange(8, 16), torch.randperm(64, generator=g)[:4]],
+            "ccc_Latn": [empty] * num_layers}
+
+
+@pytest.mark.parametrize("neurons", [language_neurons, spread_neurons])
+def test_equals_the_reference_computation(neurons):
+    from fixtures import make_tiny_model
+
+    tok = char_tokenizer()
+    model = make_tiny_model("llama", seed=3)  # a random model: every neuron matters a little everywhere
+    texts = language_texts(n=3, length=90)
+    texts["aaa_Latn"].append("a" * 300)  # longer than the window: several windows, different lengths per batch
+    baseline, matrix = reference_matrix(model, tok, neurons(), texts, window=64)
+    result = deactivation_matrix(model, tok, neurons(), texts, window=64, batch_size=3)
+    assert result["baseline"] == pytest.approx(baseline, abs=1e-6)
+    assert torch.allclose(torch.tensor(result["matrix"], dtype=torch.float64), torch.tensor(matrix, dtype=torch.float64),
+                          atol=1e-6)
+    assert result["neurons"] == [sum(len(i) for i in layers) for layers in neurons().values()]
+
+
+def test_replaying_the_unchanged_layers_is_bit_for_bit_the_full_forward(monkeypatch):
+    """The same batches without replay (every layer computed in every pass) give identical numbers."""
+    from fixtures import make_tiny_model
+    from langneurons.evaluate import deactivation
+
+    tok, model, texts = char_tokenizer(), make_tiny_model("llama", seed=3), language_texts()
+    fast = deactivation_matrix(model, tok, spread_neurons(), texts, window=64)
+    monkeypatch.setattr(deactivation, "_first_layer", lambda per_layer: 0 if any(len(i) for i in per_layer) else 2)
+    full = deactivation_matrix(model, tok, spread_neurons(), texts, window=64)
+    assert fast["matrix"] == full["matrix"] and fast["baseline"] == full["baseline"]
+    assert all("forward" not in layer.__dict__ for layer in model.model.layers)
+
+
+def test_summary_counts_the_rows_with_their_maximum_on_the_diagonal(setup):
+    tok, model = setup
+    result = deactivation_matrix(model, tok, language_neurons(), language_texts(), window=64)
+    assert result["diagonal_max_rows"] == 3 and result["diagonal_max"] == ["aaa_Latn", "bbb_Latn", "ccc_Latn"]
+    assert result["neurons"] == [8, 8, 8] and all(b > 0 for b in result["bytes"])

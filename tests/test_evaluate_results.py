@@ -82,9 +82,16 @@ def test_method_table_has_a_row_per_method_and_averages_forgetting_over_its_runs
 
 
 def test_deactivation_table():
-    result = {"languages": ["a", "b"], "matrix": [[1.0, 0.0], [0.1, 2.0]], "diag_minus_offdiag": 1.45}
-    text = deactivation_table(result)
-    assert "| a | +1 | +0 |" in text and "+1.45" in text
+    result = {"languages": ["a", "b", "c"], "neurons": [12, 3, 0], "baseline": [1.5, 2.25, 0.5],
+              "matrix": [[1.0, 0.0, 0.0], [0.1, 2.0, 0.0], [0.0, 0.25, 0.0125]], "diag_minus_offdiag": 1.0}
+    lines = deactivation_table(result).splitlines()
+    assert lines[2] == "| base bits per byte | 1.500 | 2.250 | 0.500 |"
+    assert lines[3] == "| a (12) | **+1.000** | +0.000 | +0.000 |"
+    assert lines[5] == "| c (0) | +0.000 | +0.250 | **+0.013** |"
+    assert "largest change of its row in 2 of 3 rows (not: c)" in lines[-1] and "+1.000 bits per byte" in lines[-1]
+    old = {"languages": ["a", "b"], "matrix": [[1.0, 0.0], [0.1, 2.0]], "diag_minus_offdiag": 1.45}  # older files
+    text = deactivation_table(old)
+    assert "| a | **+1.000** | +0.000 |" in text and "in 2 of 2 rows;" in text
 
 
 def test_compare_reads_files_picks_the_base_run_and_writes_markdown(tmp_path, capsys):

@@ -206,7 +206,7 @@ def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
     data = _evaluate(tmp_path / "r.json", suites=["deactivation"], neurons=str(path), languages=langs)
     d = data["deactivation"]
     assert d["languages"] == ["aaa_Latn", "bbb_Latn"] and d["diag_minus_offdiag"] > 0.5
-    assert "Mean diagonal minus mean off-diagonal" in (tmp_path / "r.md").read_text()
+    assert "largest change of its row in 2 of 2 rows; mean diagonal minus mean off-diagonal" in (tmp_path / "r.md").read_text()
 
     wrong = tmp_path / "wrong.safetensors"
     three_layers = {k: v + [v[0]] for k, v in neurons.items()}

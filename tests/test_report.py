@@ -159,3 +159,7 @@ def test_alignment_table_has_pairs_and_intervals_and_reads_files_without_them(ex
         model["languages"] = {lang: {k: r[k] for k in kept} for lang, r in model["languages"].items()}
     path.write_text(json.dumps(analysis))
     assert "best retrieval (%)" in report(str(root)).read_text(encoding="utf-8")
+
+
+def test_deactivation_table_says_what_it_found(page):
+    assert "largest change of its row in 3 of 3 rows" in page and "+1.400" in page

@@ -262,12 +262,29 @@ def method_table(
     return "\n".join(lines) + "\n"
 
 
+def diagonal_max(result: dict[str, Any]) -> list[str]:
+    """The zeroed languages whose row has its largest change on the diagonal (recomputed for older files)."""
+    langs, matrix = result["languages"], result["matrix"]
+    if "diagonal_max" in result:
+        return list(result["diagonal_max"])
+    return [lang for i, (lang, row) in enumerate(zip(langs, matrix, strict=True))
+            if max(range(len(row)), key=row.__getitem__) == i]
+
+
 def deactivation_table(result: dict[str, Any]) -> str:
-    """The deactivation matrix as Markdown: rows = language whose neurons are zeroed."""
-    langs = result["languages"]
-    lines = ["| zeroed \\ scored | " + " | ".join(langs) + " |", "|" + "---|" * (len(langs) + 1)]
-    for lang, row in zip(langs, result["matrix"], strict=True):
-        lines.append(f"| {lang} | " + " | ".join(f"{v:+.3g}" for v in row) + " |")
-    summary = result["diag_minus_offdiag"]
-    lines.append(f"\nMean diagonal minus mean off-diagonal: {summary:+.4g} bits per byte.")
+    """The deactivation matrix as Markdown, saying what it found: rows = zeroed language (its neuron count),
+    the base model's bits per byte on top, the diagonal in bold, how many rows peak on the diagonal."""
+    langs, counts = result["languages"], result.get("neurons") or [None] * len(result["languages"])
+    lines = ["| zeroed (neurons) \\ scored | " + " | ".join(langs) + " |", "|---|" + "---:|" * len(langs)]
+    if result.get("baseline"):
+        lines.append("| base bits per byte | " + " | ".join(f"{v:.3f}" for v in result["baseline"]) + " |")
+    for i, (lang, count, row) in enumerate(zip(langs, counts, result["matrix"], strict=True)):
+        cells = [f"**{v:+.3f}**" if j == i else f"{v:+.3f}" for j, v in enumerate(row)]
+        lines.append(f"| {lang}{'' if count is None else f' ({count})'} | " + " | ".join(cells) + " |")
+    dominant = diagonal_max(result)
+    missed = [lang for lang in langs if lang not in dominant]
+    lines.append(f"\nCells: change in bits per byte when the row's neurons are zeroed. The diagonal is the largest "
+                 f"change of its row in {len(dominant)} of {len(langs)} rows"
+                 + (f" (not: {', '.join(missed)})" if missed else "")
+                 + f"; mean diagonal minus mean off-diagonal: {result['diag_minus_offdiag']:+.3f} bits per byte.")
     return "\n".join(lines) + "\n"

@@ -38,10 +38,9 @@ from ..analysis import (
 )
 from ..core.atomic import read_json, write_text
 from ..core.errors import LangNeuronsError
-from ..core.outputs import REPORT, claim
 from ..evaluate.aggregate import study_tables
 from ..evaluate.results import FORMAT as RESULTS_FORMAT
-from ..evaluate.results import is_base
+from ..evaluate.results import diagonal_max, is_base
 from .format import run_label
 from .html import DetailsItem, FigureItem, Item, TableItem, render_report
 
@@ -197,6 +196,20 @@ def _alignment_items(experiment: Path, figures: Path) -> list[Item]:
                        "mean cosine gap", "largest gap at layer", "mean ± of the parallel cosine"], rows)]
 
 
+def _deactivation_table(label: str, result: Mapping) -> TableItem:
+    """What the check found, in one number format: neuron counts per row, the base bits per byte, how many
+    rows peak on the diagonal."""
+    langs, counts = result["languages"], result.get("neurons") or [None] * len(result["languages"])
+    rows = [["base bits per byte", *(f"{v:.3f}" for v in result["baseline"])]] if result.get("baseline") else []
+    rows += [[lang if count is None else f"{lang} ({count})", *(f"{v:+.3f}" for v in row)]
+             for lang, count, row in zip(langs, counts, result["matrix"], strict=True)]
+    dominant = diagonal_max(result)
+    return TableItem(f"{label}: change in bits per byte when the row's neurons are zeroed; the diagonal is the "
+                     f"largest change of its row in {len(dominant)} of {len(langs)} rows, mean diagonal minus mean "
+                     f"off-diagonal {result['diag_minus_offdiag']:+.3f}",
+                     ["zeroed (neurons) \\ scored", *langs], rows)
+
+
 def _deactivation_items(results: Sequence[Mapping], figures: Path) -> list[Item]:
     items: list[Item] = []
     for i, result in enumerate(results):
@@ -206,6 +219,7 @@ def _deactivation_items(results: Sequence[Mapping], figures: Path) -> list[Item]
             plot_deactivation(result["deactivation"], stem, title=f"Deactivation: {label}")
             items.append(FigureItem(stem.with_suffix(".png"), f"{label}: effect of switching off each language's "
                                     "neurons (rows) on each language's text (columns); a strong diagonal = specific."))
+            items.append(_deactivation_table(label, result["deactivation"]))
     return items
 
 
@@ -232,7 +246,6 @@ def report(experiment: str, *, out: str | None = None, title: str | None = None)
     root = Path(experiment)
     if not root.is_dir():
         raise LangNeuronsError(f"experiment directory {root} does not exist; run the experiment first")
-    target = claim(Path(out) if out else root / "report.html", REPORT)
     figures = root / "figures"
     results = load_results(root / "results")
     with figure_formats(["png"]):
@@ -251,6 +264,7 @@ def report(experiment: str, *, out: str | None = None, title: str | None = None)
     analyses = [_read_json(p) for p in sorted((root / "analysis").glob("*.json"))]
     page = render_report(title=title or root.resolve().name, results=results, sections=sections,
                          settings=settings, versions=_merged_versions([*results, *analyses]))
+    target = Path(out) if out else root / "report.html"
     write_text(target, page)
     print(f"wrote {target}")
     return target
