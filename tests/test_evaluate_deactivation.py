@@ -1,3 +1,6 @@
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -5,6 +8,8 @@ from fixtures import char_tokenizer, language_neuron_model, language_neurons, la
 from langneurons.core.errors import LangNeuronsError
 from langneurons.evaluate.deactivation import deactivation_matrix, zeroed_neurons
 from langneurons.evaluate.intrinsic import score_texts
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "deactivation_time.py"
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +73,13 @@ def test_bad_neuron_sets_are_one_line_errors(setup):
     assert all(not layer.mlp.act_fn._forward_hooks for layer in model.model.layers)
 
 
-def reference_matrix(model, tokenizer, indices, texts_by_language, *, window):
-    """The computation as it was before batching and replay: every language scored alone, the whole model
-    run for every (zeroed, scored) pair; kept here as the reference the fast version must equal."""
-    langs = [lang for lang in indices if lang in texts_by_language]
-
-    def bpb(lang):
-        return score_texts(model, tokenizer, texts_by_language[lang], window=window).bits_per_byte
-
-    baseline = [bpb(lang) for lang in langs]
-    matrix = []
-    for zeroed in langs:
-        with zeroed_neurons(model, indices[zeroed]):
-            matrix.append([bpb(lang) - base for lang, base in zip(langs, baseline, strict=True)])
-    return baseline, matrix
+def reference_matrix(*args, **kwargs):
+    """The computation as it was before batching and replay (every language scored alone, the whole model run
+    for every pair), kept in benchmarks/deactivation_time.py as the reference the fast version must equal."""
+    spec = importlib.util.spec_from_file_location("deactivation_time", BENCHMARK)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.reference_matrix(*args, **kwargs)
 
 
 def spread_neurons(num_layers=2):

@@ -1,0 +1,31 @@
+"""scripts/specificity.py (the 42-language deactivation study, run later): its pools per script and summary."""
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "specificity.py"
+
+
+def load():
+    spec = importlib.util.spec_from_file_location("specificity", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pools_per_script_join_the_small_scripts():
+    s = load()
+    pools = s.script_pools(["eng_Latn", "deu_Latn", "fra_Latn", "rus_Cyrl", "ukr_Cyrl", "bul_Cyrl", "ell_Grek",
+                            "kat_Geor", "heb_Hebr"])
+    assert pools == {"Latn": ["eng_Latn", "deu_Latn", "fra_Latn"], "Cyrl": ["rus_Cyrl", "ukr_Cyrl", "bul_Cyrl"],
+                     "other scripts": ["ell_Grek", "kat_Geor", "heb_Hebr"]}
+    assert len(s.LANGUAGES) >= 40 and len({s.script_of(lang) for lang in s.LANGUAGES}) >= 15
+    assert sum(len(p) for p in s.script_pools(s.LANGUAGES).values()) == len(s.LANGUAGES)
+
+
+def test_summary_says_where_the_diagonal_fails():
+    s = load()
+    result = {"languages": ["eng_Latn", "deu_Latn", "rus_Cyrl"], "baseline": [0.6, 1.0, 1.4],
+              "neurons": [10, 20, 30], "diagonal_max": ["eng_Latn", "deu_Latn"], "diag_minus_offdiag": 0.25}
+    (row,) = s.summary_rows("pool", result)
+    assert row == "| pool | 2 / 3 | +0.250 | 20 | Cyrl 0/1, Latn 2/2 | rus_Cyrl (1.40) | 1.00 |"
