@@ -212,6 +212,38 @@ def test_evaluate_refuses_the_results_of_another_run(ws, tmp_path, capsys):
     assert "is not a results file of" in capsys.readouterr().err
 
 
+def test_each_kind_recognises_what_its_command_writes(tmp_path):
+    """The recognisers read the real writers' output (a changed format or header must change them too)."""
+    from langneurons.analysis.commands import analyze
+    from langneurons.core import outputs
+    from langneurons.evaluate.results import Results, markdown_table
+    from langneurons.experiment.manifest import Manifest
+    from langneurons.neuronsets.format import NeuronSet
+    from langneurons.report.html import render_report
+
+    neurons = make_neuron_set(tmp_path / "n.safetensors")
+    _stats(tmp_path / "stats")
+    torch_file = NeuronSet.load(neurons).to_torch_format(tmp_path / "n.pth")
+    results = Results(tmp_path / "r.json", {"name": "m", "method": "base", "model": "m", "adapter": None}, {})
+    results.put("intrinsic", "mlt_Latn", {"bpb": 1.0})
+    (tmp_path / "r.md").write_text(markdown_table([results.to_dict()]))
+    (tmp_path / "r.html").write_text(render_report(title="t", results=[results.to_dict()], sections={}, settings={},
+                                                   versions={}))
+    analyze(kind="neurons", neurons=str(neurons), out=str(tmp_path / "analysis"))
+    Manifest(tmp_path / "exp" / "manifest.json").run("step", {}, lambda: [])
+    (tmp_path / "exp" / f".settings.json.{os.getpid()}.x.tmp").write_text("")  # a killed write is not foreign
+    written = {outputs.NEURON_SET: neurons, outputs.STATISTICS: tmp_path / "stats" / "mlt_Latn.safetensors",
+               outputs.TORCH_NEURONS: torch_file, outputs.RESULTS: tmp_path / "r.json",
+               outputs.results_of("m", None): tmp_path / "r.json", outputs.TABLE: tmp_path / "r.md",
+               outputs.REPORT: tmp_path / "r.html", outputs.ANALYSIS: tmp_path / "analysis",
+               outputs.EXPERIMENT: tmp_path / "exp"}
+    for kind, path in written.items():
+        assert kind.owns(path), kind.name
+        others = [k for k in written if k.is_dir == kind.is_dir and written[k] != path]
+        assert not any(k.owns(path) for k in others), kind.name  # no kind takes another's output
+    assert not outputs.results_of("other", None).owns(tmp_path / "r.json")
+
+
 # ---- names never become paths ------------------------------------------------------------------------
 
 BAD_NAMES = ["../x", "../../x", "a/b", "a\\b", ".x", ".", "..", "", " ", "x\n", "x\x00", "tab\there", " x", "x" * 300]

@@ -99,8 +99,19 @@ def _torch_neurons(path: Path) -> bool:
         isinstance(lang, list) and all(isinstance(t, torch.Tensor) for t in lang) for lang in data)
 
 
+def _visible(folder: Path) -> list[Path]:
+    """What is in ``folder`` apart from the temporary files a killed run leaves (``.<name>.<pid>.<x>.tmp``)."""
+    return [p for p in folder.iterdir() if not (p.name.startswith(".") and p.name.endswith(".tmp"))]
+
+
 def _empty_or(check: Callable[[Path], bool]) -> Callable[[Path], bool]:
-    return lambda p: not any(p.iterdir()) or check(p)
+    return lambda p: not _visible(p) or check(p)
+
+
+def _analysis(folder: Path) -> bool:
+    """An analysis JSON, or only figures (a run killed before it wrote its JSON)."""
+    return (any(_json_format(f).startswith("langneurons.analysis/") for f in folder.glob("*.json"))
+            or all(f.suffix in (".png", ".svg") for f in _visible(folder)))
 
 
 def _experiment(folder: Path) -> bool:
@@ -124,8 +135,7 @@ TORCH_NEURONS = Kind("a torch neuron file", False, _torch_neurons)
 RESULTS = Kind("a results file", False, lambda p: _json_format(p).startswith("langneurons.results/"))
 TABLE = Kind("a results table", False, lambda p: _head(p, 4096).startswith("| run | method |"))
 REPORT = Kind("a report", False, lambda p: _head(p).startswith("<!DOCTYPE html>") and "langneurons report" in _head(p))
-ANALYSIS = Kind("an analysis folder", True, _empty_or(
-    lambda p: any(_json_format(f).startswith("langneurons.analysis/") for f in p.glob("*.json"))))
+ANALYSIS = Kind("an analysis folder", True, _analysis)
 RUN = Kind("a training run", True, _empty_or(lambda p: (p / "run.json").is_file()))
 MERGED = Kind("a merged model directory", True, _empty_or(_merged_model))
 EXPORT = Kind("an earlier export", True, _empty_or(lambda p: (p / "export.json").is_file()))
