@@ -242,6 +242,10 @@ def test_each_kind_recognises_what_its_command_writes(tmp_path):
         others = [k for k in written if k.is_dir == kind.is_dir and written[k] != path]
         assert not any(k.owns(path) for k in others), kind.name  # no kind takes another's output
     assert not outputs.results_of("other", None).owns(tmp_path / "r.json")
+    assert not outputs.results_of("m", "runs/x").owns(tmp_path / "r.json")
+    Results(tmp_path / "a.json", {"model": "m", "adapter": "exp/runs/x"}, {}).save()
+    assert outputs.results_of("m", str(Path.cwd() / "exp/runs/x")).owns(tmp_path / "a.json")  # spelt otherwise
+    assert not outputs.results_of("m", "exp/runs/y").owns(tmp_path / "a.json")
 
 
 # ---- names never become paths ------------------------------------------------------------------------

@@ -144,10 +144,15 @@ EXPERIMENT = Kind("an experiment folder", True, _empty_or(_experiment))
 
 def results_of(model: str, adapter: str | None) -> Kind:
     """Results of one model and adapter: ``evaluate`` never replaces another run's results."""
+    def same_adapter(other: Any) -> bool:  # however it is spelt, from wherever it is run
+        if adapter is None or other is None:
+            return adapter is other
+        return os.path.realpath(other) == os.path.realpath(adapter) or Path(other).name == Path(adapter).name
+
     def owns(path: Path) -> bool:
         data = _json(path)
         run = data.get("run") if isinstance(data, dict) and RESULTS.owns(path) else None
-        return isinstance(run, dict) and (run.get("model"), run.get("adapter")) == (model, adapter)
+        return isinstance(run, dict) and run.get("model") == model and same_adapter(run.get("adapter"))
 
     return Kind(f"a results file of {model}" + (f" with {adapter}" if adapter else ""), False, owns)
 
