@@ -142,7 +142,7 @@ def test_saved_analyses_stand_in_for_missing_raw_inputs(tmp_path):
     write_json(tmp_path / "analysis" / "neurons.json", neuron_summary(planted_neuron_set()))
     write_json(tmp_path / "analysis" / "training.json", training_curves({"neurons": log_history(2.0)}))
     html = report(str(tmp_path)).read_text(encoding="utf-8")
-    assert "Neurons per language" in html and "Best validation loss" in html
+    assert "Neurons per language" in html and "Loss per run" in html
     assert html.count("data:image/png;base64,") == 4
 
 

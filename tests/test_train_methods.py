@@ -108,8 +108,10 @@ def test_run_directory_layout(runs):
 
 
 def test_a_finished_run_drops_its_checkpoints_unless_asked_to_keep_them(ws, runs):
-    run = run_method(ws, "neurons", name="neurons-dropped", keep_checkpoints=False)
+    run = run_method(ws, "neurons", name="neurons-dropped", keep_checkpoints=False, logging_steps=10)
     assert (run / "DONE").is_file() and not list((run / "checkpoints").glob("checkpoint-*"))
+    history = json.loads((run / "log_history.json").read_text())
+    assert [e["step"] for e in history if "loss" in e] == list(range(1, 7))  # logged often enough for a curve
     want = load_file(str(runs["neurons"] / "adapter" / "adapter_model.safetensors"))
     got = load_file(str(run / "adapter" / "adapter_model.safetensors"))
     assert want.keys() == got.keys() and all(torch.equal(got[k], want[k]) for k in want)

@@ -87,13 +87,24 @@ def plot_overlap(summary: dict, stem: str | Path, *, title: str | None = None) -
     matrix = np.asarray(summary["jaccard"], dtype=float)
     np.fill_diagonal(matrix, np.nan)
     top = float(np.nanmax(matrix)) if len(langs) > 1 else 0.0
+    # Width at most the report's (10.4 in at 150 dpi: a wider figure is shrunk there until its labels are
+    # unreadable); the height grows with the languages, so that every row keeps a legible label.
     size = max(3.8, 0.45 * len(langs) + 1.8)
+    many = len(langs) > 16
     with style():
-        fig, (ax,) = new_figure(width=size + 1.0, height=size)
-        heatmap(ax, matrix, row_labels=langs, col_labels=langs, cmap="magma", vmin=0, vmax=top or 1.0,
-                cbar_label="Jaccard overlap", fmt=".2g" if len(langs) <= 12 else None)
-        ax.set(title=title or "Overlap of neuron sets")
+        fig, (ax,) = new_figure(width=min(size, 9.4) + 1.0, height=max(size * 0.55, 3.8) if many else size)
+        heatmap(ax, matrix, row_labels=langs, col_labels=[_code(x) for x in langs] if many else langs,
+                cmap="magma", vmin=0, vmax=top or 1.0, cbar_label="Jaccard overlap",
+                fmt=".2g" if len(langs) <= 12 else None)
+        if many:  # columns named by their language code alone (the row of the same index names it in full)
+            ax.tick_params(axis="x", labelrotation=90, labelsize=8)
+        ax.set(title=title or f"Overlap of neuron sets ({len(langs)} languages)")
         return save_figure(fig, stem)
+
+
+def _code(language: str) -> str:
+    """``eng_Latn`` -> ``eng``: a short column label."""
+    return language.split("_")[0]
 
 
 def plot_languages_per_neuron(summary: dict, stem: str | Path, *, title: str | None = None) -> list[Path]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from matplotlib.ticker import MaxNLocator
+
 from ..core.atomic import read_json
 from ..core.errors import LangNeuronsError
 from .plots import method_colors, new_figure, outside_legend, save_figure, style
@@ -63,12 +65,16 @@ def plot_training(curves: dict, stem: str | Path, *, title: str | None = None) -
         fig, (ax_train, ax_eval) = new_figure(1, 2, width=9.6, height=3.6, sharey=True)
         for label, run in curves["runs"].items():
             color = colors[label]
-            ax_train.plot(run["train"]["step"], run["train"]["loss"], color=color, label=label, alpha=0.9)
+            few = len(run["train"]["step"]) < 8  # a short run's few points stay visible as points
+            ax_train.plot(run["train"]["step"], run["train"]["loss"], color=color, label=label, alpha=0.9,
+                          marker="o" if few else None)
             ax_eval.plot(run["eval"]["step"], run["eval"]["loss"], color=color, marker="o", label=label)
             if run["best_eval"]:
                 ax_eval.scatter([run["best_eval"]["step"]], [run["best_eval"]["loss"]], s=60, marker="*",
                                 color=color, zorder=3, edgecolors="black", linewidths=0.5)
-        ax_train.set(xlabel="step", ylabel="loss", title="Training loss")
+        ax_train.set(xlabel="step", ylabel="loss (nats per token)", title="Training loss")
+        for ax in (ax_train, ax_eval):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         ax_eval.set(xlabel="step", title="Validation loss (★ best)")
         ax_eval.yaxis.set_tick_params(labelleft=True)
         outside_legend(fig, ax_train, title="method")

@@ -43,6 +43,7 @@ from ..evaluate.results import FORMAT as RESULTS_FORMAT
 from ..evaluate.results import diagonal_max, is_base
 from .format import run_label
 from .html import DetailsItem, FigureItem, Item, TableItem, render_report
+from .training import training_items
 
 
 def _read_json(path: Path) -> dict:
@@ -61,6 +62,11 @@ def load_results(directory: str | Path) -> list[dict]:
     return sorted(results, key=lambda r: not is_base(r))
 
 
+def _folded(table: TableItem, rows: int = 12) -> Item:
+    """A table of more than ``rows`` rows folded under its caption (40 languages would fill a screen)."""
+    return DetailsItem(f"{table.caption}: table", [table]) if len(table.rows) > rows else table
+
+
 def _neuron_items(experiment: Path, figures: Path) -> list[Item]:
     if (experiment / "neurons.safetensors").is_file():
         from ..neuronsets.format import NeuronSet
@@ -74,14 +80,17 @@ def _neuron_items(experiment: Path, figures: Path) -> list[Item]:
     plot_overlap(summary, figures / "neurons-overlap")
     plot_languages_per_neuron(summary, figures / "neurons-per-neuron")
     total = summary["num_layers"] * summary["ffn_size"]
+    pool = (f"{len(summary['totals'])} languages; {summary['num_layers']} layers x {summary['ffn_size']:,} FFN "
+            f"neurons = {total:,}")
     return [
-        TableItem("Neurons per language", ["language", "neurons", "% of FFN neurons"],
-                  [[lang, n, 100 * n / total] for lang, n in summary["totals"].items()]),
-        FigureItem(figures / "neurons-counts.png", "Where each language's neurons sit, layer by layer."),
+        _folded(TableItem(f"Neurons per language ({pool})", ["language", "neurons", "share of FFN neurons (%)"],
+                          [[lang, n, 100 * n / total] for lang, n in summary["totals"].items()])),
+        FigureItem(figures / "neurons-counts.png", f"Where each language's neurons sit, layer by layer ({pool})."),
         FigureItem(figures / "neurons-overlap.png",
-                   "Jaccard overlap of the languages' neuron sets, grouped by script; "
-                   "blocks of related languages share neurons."),
-        FigureItem(figures / "neurons-per-neuron.png", "How many languages each selected neuron serves."),
+                   f"Jaccard overlap of the languages' neuron sets, grouped by script ({len(summary['totals'])} "
+                   "languages); blocks of related languages share neurons."),
+        FigureItem(figures / "neurons-per-neuron.png",
+                   f"How many languages each selected neuron serves (of {len(summary['totals'])})."),
     ]
 
 
@@ -107,13 +116,7 @@ def _training_items(experiment: Path, figures: Path) -> list[Item]:
     else:
         return []
     plot_training(curves, figures / "training")
-    rows = [[label, run["best_eval"]["loss"] if run["best_eval"] else None,
-             run["best_eval"]["step"] if run["best_eval"] else None,
-             run["train"]["loss"][-1] if run["train"]["loss"] else None] for label, run in curves["runs"].items()]
-    return [FigureItem(figures / "training.png", "Training (left) and validation (right) loss of every method; "
-                                                 "★ marks the best validation loss."),
-            TableItem("Best validation loss", ["method", "best validation loss", "at step", "final training loss"],
-                      rows)]
+    return training_items(curves, run_dirs, figures / "training.png")
 
 
 def _analysis_figures(path: Path, analysis: Mapping) -> dict[str, Path]:
@@ -139,24 +142,27 @@ def _weights_items(experiment: Path, figures: Path) -> list[Item]:
     models, drawn = analysis.get("models", {}), _analysis_figures(path, analysis)
     ratios = list(dict.fromkeys(k for m in models.values() for k in m["asymmetry"]))
     projections = list(dict.fromkeys(p for m in models.values() for p in m["projections"]))
-    table = TableItem("Asymmetry of the FFN update: ratios of total update norms, and relative change per projection",
+    table = TableItem(f"Asymmetry of the FFN update: ratios of total update norms, and relative change per projection "
+                      f"({len(models)} models, every FFN weight)",
                       ["method", *ratios, *(f"‖Δ{p}‖/‖{p}‖" for p in projections)],
                       [[label, *(m["asymmetry"].get(r) for r in ratios),
                         *(m["totals"][p]["relative"] if p in m["totals"] else None for p in projections)]
                        for label, m in models.items()])
     comparison = _figure(drawn, figures, "weights-comparison", partial(plot_weight_comparison, models))
-    items: list[Item] = [table, FigureItem(comparison,
-                                           "Relative change ‖ΔW‖/‖W‖ per layer: which projections each method moved.")]
+    items: list[Item] = [table, FigureItem(comparison, f"Relative change ‖ΔW‖/‖W‖ per layer: which projections each "
+                                                       f"of the {len(models)} fine-tuned models moved.")]
     for label, result in models.items():
         norms = _figure(drawn, figures, f"weights-{label}-norms",
                         partial(plot_weight_norms, result, title=f"Weight change: {label}"))
         distributions = _figure(drawn, figures, f"weights-{label}-distributions",
                                 partial(plot_weight_distributions, result, title=f"Distribution of the change: {label}"))
+        changed = sum(d.get("nonzero", 0) for d in (result.get("distributions") or {}).values())
         items.append(DetailsItem(f"{label}: norms per layer, distribution of the change, change against weight", [
-            FigureItem(norms, f"{label}: L2 norm of the change per layer and projection, absolute and relative."),
+            FigureItem(norms, f"{label}: L2 norm of the change per layer and projection, absolute and relative "
+                              f"({result['num_layers']} layers)."),
             FigureItem(distributions,
                        f"{label}: distribution of the changed entries (top) and the change against the original "
-                       "weight (bottom).")]))
+                       f"weight (bottom); n = {changed:,} changed entries.")]))
     return items
 
 
@@ -187,11 +193,15 @@ def _alignment_items(experiment: Path, figures: Path) -> list[Item]:
     drawn = _figure(_analysis_figures(path, analysis), figures, "alignment", partial(plot_alignment, models))
     rows = [row for label, result in models.items() for row in _alignment_rows(label, result)]
     pivot = next(iter(models.values()))["pivot"]
+    pairs = sorted({row[2] for row in rows})
+    sample = f"{pairs[0]}" if len(pairs) == 1 else f"{pairs[0]}–{pairs[-1]}"
     return [FigureItem(drawn,
                        f"Cosine similarity to {pivot} of parallel (solid) and non-parallel (dashed) texts, and top-1 "
                        "retrieval of the translation, per layer; higher and further apart = better aligned. Bands: "
-                       "95 % intervals over the pairs (Student-t for the cosines, Wilson for retrieval)."),
-            TableItem("Alignment per model and language (intervals: 95 %, Wilson over both retrieval directions)",
+                       f"95 % intervals over the pairs (Student-t for the cosines, Wilson for retrieval). Sample: "
+                       f"{sample} translation pairs per language, {len(models)} models."),
+            TableItem(f"Alignment per model and language ({sample} translation pairs per language; intervals: 95 %, "
+                      "Wilson over both retrieval directions)",
                       ["model", "language", "pairs", "best retrieval (%)", "95 % interval", "at layer",
                        "mean cosine gap", "largest gap at layer", "mean ± of the parallel cosine"], rows)]
 
@@ -218,7 +228,8 @@ def _deactivation_items(results: Sequence[Mapping], figures: Path) -> list[Item]
             stem = figures / f"deactivation-{i}"
             plot_deactivation(result["deactivation"], stem, title=f"Deactivation: {label}")
             items.append(FigureItem(stem.with_suffix(".png"), f"{label}: effect of switching off each language's "
-                                    "neurons (rows) on each language's text (columns); a strong diagonal = specific."))
+                                    "neurons (rows) on each language's text (columns); a strong diagonal = specific "
+                                    f"({len(result['deactivation']['languages'])} languages)."))
             items.append(_deactivation_table(label, result["deactivation"]))
     return items
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core.errors import LangNeuronsError
 from ..evaluate.results import is_base
-from .format import esc, flatten, fmt, html_table, lower_is_better, run_label
+from .format import SAMPLE_SUFFIX, esc, flatten, fmt, html_table, lower_is_better, readable_metric, run_label
 
 SECTIONS = ("Summary", "Study", "Neurons", "Training", "Weights", "Alignment", "Deactivation", "Settings", "Versions")
 MAX_COLUMNS = 8
@@ -60,12 +60,14 @@ def css() -> str:
 
 
 def _columns(results: Sequence[Mapping]) -> list[tuple[str, str]]:
-    """``(label, metric)`` pairs in order of first appearance, with the deactivation score last."""
+    """``(label, metric)`` pairs in order of first appearance, with the deactivation score last (item counts
+    are sample sizes, shown in their siblings' headers)."""
     columns = {}
     for result in results:
         for label, metrics in (result.get("metrics") or {}).items():
             for metric in metrics:
-                columns[(label, metric)] = None
+                if not metric.endswith(SAMPLE_SUFFIX):
+                    columns[(label, metric)] = None
     if any(r.get("deactivation") for r in results):
         columns[("deactivation", "diag − off-diag")] = None
     return list(columns)
@@ -91,16 +93,31 @@ def _summary_cell(value, base, best, metric: str) -> str:
     return text
 
 
+def _header(results: Sequence[Mapping], label: str, metric: str) -> str:
+    """The metric's readable name and unit, and how many items it was scored on where the results say."""
+    counts = sorted({int(n) for r in results for key, n in ((r.get("metrics") or {}).get(label) or {}).items()
+                     if key.endswith(SAMPLE_SUFFIX) and metric.startswith(key[: -len("items")]) and n is not None})
+    sample = f" (n = {counts[0]})" if len(counts) == 1 else f" (n = {counts[0]}–{counts[-1]})" if counts else ""
+    return readable_metric(metric) + sample
+
+
+def _rows_for(results: Sequence[Mapping], chunk: Sequence[tuple[str, str]], base) -> list[Mapping]:
+    """The base and the runs measured on at least one of ``chunk``'s columns (a target's table lists the
+    runs trained for it, not every run with empty cells)."""
+    return [r for r in results if r is base or any(_value(r, label, metric) is not None for label, metric in chunk)]
+
+
 def summary_tables(results: Sequence[Mapping]) -> list[str]:
-    """Results tables: one row per run, columns grouped by language / text set; best per column in bold,
-    differences to the base model after each value (green = better)."""
+    """Results tables: one row per run measured there, columns grouped by language / text set; best per
+    column in bold, differences to the base model after each value (green = better)."""
     columns = _columns(results)
     base = next((r for r in results if is_base(r)), None)
     labels = list(dict.fromkeys(label for label, _ in columns))
     chunks, current = [], []
-    for label in labels:
+    for label in labels:  # groups share a table while they fit and were measured on the same runs
         group = [c for c in columns if c[0] == label]
-        if current and len(current) + len(group) > MAX_COLUMNS:
+        same_runs = _rows_for(results, group, base) == _rows_for(results, current, base)
+        if current and (len(current) + len(group) > MAX_COLUMNS or not same_runs):
             chunks.append(current)
             current = []
         current.extend(group)
@@ -110,12 +127,13 @@ def summary_tables(results: Sequence[Mapping]) -> list[str]:
         groups = list(dict.fromkeys(label for label, _ in chunk))
         top = '<th rowspan="2">run</th>' + "".join(
             f'<th colspan="{sum(1 for c in chunk if c[0] == g)}" class="group">{esc(g)}</th>' for g in groups)
-        sub = "".join(f"<th>{esc(metric)}</th>" for _, metric in chunk)
+        sub = "".join(f"<th>{esc(_header(results, label, metric))}</th>" for label, metric in chunk)
         rows = []
-        for result in results:
+        shown = _rows_for(results, chunk, base)
+        for result in shown:
             cells = [f'<td class="name">{esc(run_label(result))}</td>']
             for label, metric in chunk:
-                values = [v for r in results if (v := _value(r, label, metric)) is not None]
+                values = [v for r in shown if (v := _value(r, label, metric)) is not None]
                 best = (min if lower_is_better(metric) else max)(values) if len(values) > 1 else None
                 base_value = _value(base, label, metric) if base is not None and result is not base else None
                 cells.append(f"<td>{_summary_cell(_value(result, label, metric), base_value, best, metric)}</td>")
@@ -123,6 +141,19 @@ def summary_tables(results: Sequence[Mapping]) -> list[str]:
         tables.append(f'<div class="table-wrap"><table class="results"><thead><tr>{top}</tr><tr>{sub}</tr></thead>'
                       f'<tbody>{"".join(rows)}</tbody></table></div>')
     return tables
+
+
+def sample_note(results: Sequence[Mapping]) -> str:
+    """What the numbers rest on, from the evaluation settings (the base's, else the first run's)."""
+    settings = next((r.get("settings") or {} for r in results if is_base(r)), None) or results[0].get("settings") or {}
+    parts = []
+    if settings.get("max_bytes"):
+        parts.append(f"bits per byte and perplexity on the first {settings['max_bytes']:,} bytes of each language's "
+                     "held-out text")
+    if settings.get("limit"):
+        parts.append(f"lm-eval tasks on at most {settings['limit']} items per language")
+    parts.append("n = items scored, where a task reports it")
+    return f'<p class="note">{len(results)} runs; {esc("; ".join(parts))}.</p>'
 
 
 def _skipped(results: Sequence[Mapping]) -> str:
@@ -188,7 +219,7 @@ def render_report(
         raise LangNeuronsError(f"unknown report sections {sorted(unknown)}; use {', '.join(SECTIONS)}")
     generated = generated or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = {
-        "Summary": "".join(summary_tables(results)) + _skipped(results) if results
+        "Summary": sample_note(results) + "".join(summary_tables(results)) + _skipped(results) if results
         else '<p class="note">No evaluation results (results/*.json).</p>',
         "Settings": _settings_html(settings, results),
         "Versions": html_table(["package", "version"], sorted(versions.items()), css="kv") if versions

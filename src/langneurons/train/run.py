@@ -56,7 +56,8 @@ def train(**settings: Any) -> Path:
         max_eval_tokens: Validation token budget (default: all of the valid split).
         eval_steps: Validate every this many steps (and at the end).
         save_steps: Checkpoint every this many steps, a multiple of eval_steps (default: eval_steps).
-        logging_steps: Log the training loss every this many steps.
+        logging_steps: Log the training loss every this many steps (at most max_steps/10, so that a short run
+            still draws a curve).
         seed: Seed for initialisation, data order and random neurons.
         weight_decay: AdamW weight decay; it only ever reaches trained parameters.
         warmup_steps: Linear warmup steps before the constant learning rate.
@@ -213,7 +214,7 @@ def _trainer(
         warmup_steps=s.warmup_steps,
         eval_steps=s.eval_steps,
         save_steps=s.save_steps or s.eval_steps,
-        logging_steps=s.logging_steps,
+        logging_steps=min(s.logging_steps, max(1, s.max_steps // 10)),  # ten points at least: a curve, not a dot
         seed=s.seed,
         bf16=s.bf16,
     )
