@@ -248,6 +248,16 @@ def test_each_kind_recognises_what_its_command_writes(tmp_path):
     assert not outputs.results_of("m", "exp/runs/y").owns(tmp_path / "a.json")
 
 
+def test_inputs_inside_a_folder_that_is_added_to_are_fine_but_not_inside_one_that_is_replaced(ws, tmp_path):
+    from langneurons.core import outputs
+
+    (tmp_path / "corpus.jsonl").write_text("")
+    assert outputs.claim(tmp_path, outputs.STATISTICS_DIR, inputs=[tmp_path / "corpus.jsonl"]) == tmp_path
+    with pytest.raises(LangNeuronsError, match="is also an input"):
+        outputs.claim(tmp_path, outputs.RUN, inputs=[tmp_path / "corpus.jsonl"])
+    with pytest.raises(LangNeuronsError, match="is also an input"):
+        outputs.claim(tmp_path, outputs.ANALYSIS, inputs=[tmp_path])
+
 # ---- names never become paths ------------------------------------------------------------------------
 
 BAD_NAMES = ["../x", "../../x", "a/b", "a\\b", ".x", ".", "..", "", " ", "x\n", "x\x00", "tab\there", " x", "x" * 300]

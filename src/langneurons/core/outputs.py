@@ -41,11 +41,13 @@ def plain_name(name: Any, what: str) -> str:
 
 @dataclass(frozen=True)
 class Kind:
-    """A kind of output: what it is called (with its article), whether it is a folder, and how to recognise one by its content."""
+    """A kind of output: its name (with its article), whether it is a folder, how to recognise one by its
+    content, and whether a command replaces it whole (then no input may lie inside it) or adds files to it."""
 
     name: str
     is_dir: bool
     owns: Callable[[Path], bool]
+    whole: bool = True
 
 
 # ---- recognising outputs by content ----------------------------------------------------------------
@@ -135,11 +137,11 @@ TORCH_NEURONS = Kind("a torch neuron file", False, _torch_neurons)
 RESULTS = Kind("a results file", False, lambda p: _json_format(p).startswith("langneurons.results/"))
 TABLE = Kind("a results table", False, lambda p: _head(p, 4096).startswith("| run | method |"))
 REPORT = Kind("a report", False, lambda p: _head(p).startswith("<!DOCTYPE html>") and "langneurons report" in _head(p))
-ANALYSIS = Kind("an analysis folder", True, _analysis)
+ANALYSIS = Kind("an analysis folder", True, _analysis, whole=False)
 RUN = Kind("a training run", True, _empty_or(lambda p: (p / "run.json").is_file()))
 MERGED = Kind("a merged model directory", True, _empty_or(_merged_model))
 EXPORT = Kind("an earlier export", True, _empty_or(lambda p: (p / "export.json").is_file()))
-EXPERIMENT = Kind("an experiment folder", True, _empty_or(_experiment))
+EXPERIMENT = Kind("an experiment folder", True, _empty_or(_experiment), whole=False)
 
 
 def results_of(model: str, adapter: str | None) -> Kind:
@@ -157,7 +159,7 @@ def results_of(model: str, adapter: str | None) -> Kind:
     return Kind(f"a results file of {model}" + (f" with {adapter}" if adapter else ""), False, owns)
 
 
-STATISTICS_DIR = Kind("a statistics folder", True, lambda p: True)
+STATISTICS_DIR = Kind("a statistics folder", True, lambda p: True, whole=False)
 """A folder ``record`` adds files to: each file it writes is claimed as ``STATISTICS``."""
 
 
@@ -190,13 +192,13 @@ def _check_parent(path: Path) -> None:
         return
 
 
-def _same_or_inside(out: Path, inputs: Iterable[str | os.PathLike | None], is_dir: bool) -> None:
+def _same_or_inside(out: Path, inputs: Iterable[str | os.PathLike | None], whole_dir: bool) -> None:
     real = Path(os.path.realpath(out))
     for given in inputs:
         if given is None or not Path(given).exists():
             continue
         source = Path(os.path.realpath(given))
-        if source == real or (is_dir and real in source.parents):
+        if source == real or (whole_dir and real in source.parents):
             raise LangNeuronsError(f"{out} is also an input ({given}); writing it would destroy what is read, "
                                    "choose another --out")
 
@@ -213,7 +215,7 @@ def claim(out: str | os.PathLike, kind: Kind, *, inputs: Iterable[str | os.PathL
     if exists is None and out.is_symlink():
         raise LangNeuronsError(f"{out} is a link to nothing; remove it or choose another --out")
     _check_parent(out)
-    _same_or_inside(out, inputs, kind.is_dir)
+    _same_or_inside(out, inputs, kind.is_dir and kind.whole)
     if exists is None:
         return out
     if kind.is_dir != out.is_dir():
