@@ -26,7 +26,7 @@ from langneurons.core.outputs import plain_name
 from langneurons.identify.stats import LanguageStats
 from langneurons.train import train
 
-REFUSALS = ("is not a", "is also an input", "is a file", "is a folder", "would replace the run", "overlaps the run",
+REFUSALS = ("is not a", "is also an input", "holds an input", "is a file", "is a folder", "would replace the run", "overlaps the run",
             "symlink loop", "is not writable", "link to nothing")
 MISSING = "no-such-thing"
 
@@ -253,7 +253,7 @@ def test_inputs_inside_a_folder_that_is_added_to_are_fine_but_not_inside_one_tha
 
     (tmp_path / "corpus.jsonl").write_text("")
     assert outputs.claim(tmp_path, outputs.STATISTICS_DIR, inputs=[tmp_path / "corpus.jsonl"]) == tmp_path
-    with pytest.raises(LangNeuronsError, match="is also an input"):
+    with pytest.raises(LangNeuronsError, match="holds an input"):
         outputs.claim(tmp_path, outputs.RUN, inputs=[tmp_path / "corpus.jsonl"])
     with pytest.raises(LangNeuronsError, match="is also an input"):
         outputs.claim(tmp_path, outputs.ANALYSIS, inputs=[tmp_path])

@@ -198,9 +198,12 @@ def _same_or_inside(out: Path, inputs: Iterable[str | os.PathLike | None], whole
         if given is None or not Path(given).exists():
             continue
         source = Path(os.path.realpath(given))
-        if source == real or (whole_dir and real in source.parents):
-            raise LangNeuronsError(f"{out} is also an input ({given}); writing it would destroy what is read, "
+        if source == real:
+            raise LangNeuronsError(f"{out} is also an input of this command; writing it would destroy what is read, "
                                    "choose another --out")
+        if whole_dir and real in source.parents:
+            raise LangNeuronsError(f"{out} holds an input of this command ({given}); replacing it would destroy "
+                                   "what is read, choose another --out")
 
 
 def claim(out: str | os.PathLike, kind: Kind, *, inputs: Iterable[str | os.PathLike | None] = (),
@@ -220,7 +223,7 @@ def claim(out: str | os.PathLike, kind: Kind, *, inputs: Iterable[str | os.PathL
         return out
     if kind.is_dir != out.is_dir():
         found, want = ("a file", "a folder") if kind.is_dir else ("a folder", "a file")
-        raise LangNeuronsError(f"{out} is {found}, but {kind.name} is {want}; choose another --out")
+        raise LangNeuronsError(f"{out} is {found}, not {want} ({kind.name} goes there); choose another --out")
     if not kind.owns(out):
         hint = f" (--overwrite replaces only {kind.name})" if overwrite is not None else ""
         raise LangNeuronsError(f"{out} exists and is not {kind.name}; it is never replaced, choose another --out{hint}")
