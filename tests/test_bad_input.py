@@ -97,8 +97,8 @@ def test_a_recording_window_beyond_the_models_positions(ws, tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"seed": -1}, "--seed is out of range"),
-    ({"seed": 2**32}, "--seed is out of range"),
+    ({"seed": -1}, "--seed must be between 0 and 4294967295, not -1"),
+    ({"seed": 2**32}, "--seed must be between 0 and 4294967295, not 4294967296"),
     ({"lr": math.nan}, "pass a positive --lr"),
     ({"lr": math.inf}, "pass a positive --lr"),
     ({"method": "magic"}, "unknown method 'magic'"),

@@ -245,7 +245,8 @@ def test_records_parameters_pool_tokens_corpus_and_model(tmp_path):
     counts, n = realistic_counts(1, (2, 100, 3))
     stats = make_stats(counts, n, ["mlt_Latn", "cym_Latn", "kat_Geor"])
     stats[2].metadata["window"] = "256"
-    s = identify(stats, top_rate=0.05, languages=["kat_Geor", "mlt_Latn"])
+    s = identify(stats, top_rate=0.05, languages=["kat_Geor", "mlt_Latn"], mixed_settings=True)
+    assert s.params["mixed_settings"] == ["window"]
     assert s.languages == ["kat_Geor", "mlt_Latn"]
     assert s.params["pool"] == ["kat_Geor", "mlt_Latn"] and s.params["top_rate"] == 0.05
     assert (
@@ -267,6 +268,17 @@ def test_records_parameters_pool_tokens_corpus_and_model(tmp_path):
     assert NeuronSet.load(s.save(tmp_path / "x.safetensors")) == s
     flat = torch.stack([stats[2].probabilities, stats[0].probabilities], -1).flatten().sort().values
     assert s.params["t_filter"] == flat[round(len(flat) * 0.95) - 1].item()
+
+
+@pytest.mark.parametrize("key, value", [("window", "256"), ("split", "valid"), ("max_tokens", "500")])
+def test_statistics_recorded_differently_are_pooled_only_on_request(key, value):
+    counts, n = realistic_counts(1, (2, 100, 3))
+    stats = make_stats(counts, n, ["mlt_Latn", "cym_Latn", "kat_Geor"])
+    stats[2].metadata[key] = value
+    with pytest.raises(LangNeuronsError, match=f"recorded with different {key} .*kat_Geor={value}.*--mixed-settings"):
+        identify(stats, top_rate=0.05)
+    assert identify(stats, top_rate=0.05, mixed_settings=True).params["mixed_settings"] == [key]
+    assert "mixed_settings" not in identify(stats[:2], top_rate=0.05).params
 
 
 def test_gated_comes_from_the_architecture_when_not_recorded():

@@ -14,6 +14,7 @@ import torch
 
 from .adapters import load_adapted
 from .core.errors import LangNeuronsError
+from .core.settings import checked
 from .corpus import language_name, normalize_language
 
 TEMPLATES = {
@@ -35,6 +36,7 @@ def render_prompt(text: str, template: str = "none", source: str | None = None, 
     return TEMPLATES[template].format(text=text, source=names[0], target=names[1])
 
 
+@checked
 def generate(
     *,
     model: str,
@@ -70,8 +72,8 @@ def generate(
         device: Device to run on (cpu, cuda, cuda:1, mps).
         stream: Print the text as it is generated.
     """
-    if max_new_tokens < 1 or temperature < 0 or not 0 < top_p <= 1:
-        raise LangNeuronsError("--max-new-tokens must be at least 1, --temperature at least 0 and --top-p in (0, 1]")
+    if temperature < 0 or not 0 < top_p <= 1:
+        raise LangNeuronsError("--temperature must be at least 0 and --top-p in (0, 1]; pass values in those ranges")
     text = render_prompt(prompt, template, source, target)
     chosen: list[str | None] = list(adapters or [])
     if with_base or not chosen:

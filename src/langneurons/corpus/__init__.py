@@ -11,7 +11,13 @@ from .bible import BIBLE_SPLITS, BibleCorpus
 from .files import LocalCorpus
 from .flores import FloresCorpus
 from .hub import HubCorpus
-from .languages import language_name, normalize_language, resolve_language
+from .languages import (
+    language_name,
+    normalize_language,
+    resolve_language,
+    resolve_languages,
+    unique_languages,
+)
 from .udhr import UDHR_SPLITS, UDHR_VERSION, UDHRCorpus, fetch_udhr
 from .windows import token_windows
 
@@ -74,5 +80,7 @@ __all__ = [
     "load_corpus",
     "normalize_language",
     "resolve_language",
+    "resolve_languages",
     "token_windows",
+    "unique_languages",
 ]

@@ -22,6 +22,7 @@ import difflib
 import functools
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from ..core.atomic import read_json
 from ..core.errors import LangNeuronsError
@@ -253,6 +254,24 @@ def resolve_language(code: str, available: Iterable[str], *, corpus: str) -> str
         f"language {code!r} is not in corpus {corpus}; closest available: "
         f"{', '.join(closest_languages(label, available)) or 'none'} ({len(available)} languages in all)"
     )
+
+
+def unique_languages(codes: Iterable[str], *, what: str = "--languages") -> list[str]:
+    """The labels with aliases resolved (``mt`` -> ``mlt_Latn``), refusing one language given twice."""
+    labels, seen = [], {}
+    for code in codes:
+        label = normalize_language(code)
+        if label in seen:
+            raise LangNeuronsError(f"{what} names {label} twice ({seen[label]!r} and {code!r}); give each language once")
+        seen[label] = code
+        labels.append(label)
+    return labels
+
+
+def resolve_languages(codes: Iterable[str], corpus: Any, *, what: str = "--languages") -> list[str]:
+    """Each label resolved onto ``corpus``'s (a ``Corpus``) own, once each; a label it lacks is refused."""
+    available = corpus.languages()
+    return unique_languages([resolve_language(code, available, corpus=corpus.name) for code in codes], what=what)
 
 
 def closest_languages(label: str, available: Iterable[str], n: int = 5) -> list[str]:

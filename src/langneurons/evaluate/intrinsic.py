@@ -27,6 +27,7 @@ from torch import nn
 
 from ..core.errors import LangNeuronsError
 from ..core.progress import progress
+from ..core.settings import stride_or_default
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def score_texts(
     texts = [t for t in texts if t]
     if not texts:
         raise LangNeuronsError("no text to score; check the language and split")
-    stride = stride or max(1, window // 2)
+    stride = stride_or_default(stride, window)
     seqs, batches = plan_batches(tokenizer, texts, window=window, stride=stride, batch_size=batch_size)
     nll, tokens, sparse_head = 0.0, 0, takes_logits_to_keep(model)
     for batch in progress(batches, desc=desc, disable=desc is None, leave=False):

@@ -17,6 +17,7 @@ from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
 from ..core.outputs import TABLE, claim, results_of
 from ..core.progress import progress
+from ..core.settings import checked, stride_or_default
 from ..corpus.hub import hub_offline
 from ..models import resolve_model
 from .deactivation import deactivation_matrix
@@ -67,6 +68,7 @@ def _forgetting_corpus(src: Any, forgetting: bool, name: str | None) -> Any:
     return english
 
 
+@checked
 def evaluate(
     *,
     model: str,
@@ -119,12 +121,12 @@ def evaluate(
             corpus); name another corpus (udhr) when the model was trained on this one, so that forgetting
             is measured outside the training domain.
         window: Tokens per forward pass when scoring text.
-        stride: Tokens a window advances on long texts (default window/2).
+        stride: Tokens a window advances on long texts (default, or 0: window/2).
         batch_size: Windows (or lm-eval requests) per forward pass.
         max_bytes: Cap on the UTF-8 bytes scored per text set (the last document is cut; 0 = no cap).
         num_fewshot: Translation examples from the training split put before each prompt.
         max_gen_toks: Longest translation generated, in tokens.
-        limit: At most this many documents per downstream task (for quick checks).
+        limit: At most this many documents per downstream task (for quick checks; default: all).
         continuation_items: Held-out documents (spread over the test split) in the continuation task.
         translation_items: Held-out documents (spread over the test split) per translation direction.
         dtype: float32, bfloat16 or float16.
@@ -132,16 +134,17 @@ def evaluate(
         baseline: A results JSON of the base model: the Markdown table then shows deltas against it.
         tasks: Further lm-eval tasks by name (e.g. lambada_openai), reported under the label "lm_eval".
     """
-    from ..corpus import load_corpus, normalize_language
+    from ..corpus import load_corpus, normalize_language, unique_languages
 
     suites = expand_suites(suites)
     claim(out, results_of(model, adapter), inputs=[baseline, neurons])
     claim(_markdown_path(out), TABLE, inputs=[baseline])
+    if not suites and not tasks:
+        raise LangNeuronsError("no suites given; pass --suites, e.g. intrinsic,udhr (or --tasks)")
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages, e.g. mlt_Latn,eng_Latn")
-    _check_sizes(batch_size, max_bytes, continuation_items, translation_items)
     src = load_corpus(corpus)
-    languages = list(dict.fromkeys(normalize_language(lang) for lang in languages))
+    languages = unique_languages(languages)
     for lang in languages:
         held_out(src, lang)  # an unknown language fails here, before any model is loaded
     english = _forgetting_corpus(src, forgetting, forgetting_corpus)
@@ -153,7 +156,7 @@ def evaluate(
         "adapter_files": adapter and files_stamp(detect(adapter).path),
         "corpus": corpus, "corpus_version": getattr(src, "version", None), "split": "test", "pivot": pivot,
         "forgetting_corpus": forgetting_corpus if forgetting else None,
-        "window": window, "stride": stride or window // 2, "max_bytes": max_bytes, "num_fewshot": num_fewshot,
+        "window": window, "stride": stride_or_default(stride, window), "max_bytes": max_bytes, "num_fewshot": num_fewshot,
         "max_gen_toks": max_gen_toks, "limit": limit, "dtype": dtype,
         "continuation_items": continuation_items, "translation_items": translation_items,
         "neurons": neurons, "neurons_file": neurons and files_stamp(neurons),
@@ -183,15 +186,6 @@ def evaluate(
                     results.set_deactivation(_deactivation(session, nset, texts, window))
         results.save()
         return _write_report(results, out, baseline)
-
-
-def _check_sizes(batch_size: int, max_bytes: int | None, continuation_items: int, translation_items: int) -> None:
-    if batch_size < 1:
-        raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
-    if min(continuation_items, translation_items) < 1:
-        raise LangNeuronsError("--continuation-items and --translation-items must be at least 1")
-    if max_bytes is not None and max_bytes < 0:
-        raise LangNeuronsError(f"--max-bytes must be 0 (no cap) or more, not {max_bytes}")
 
 
 def _pending(jobs: list[Job], results: Results) -> list[Job]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,36 @@ from ..core.outputs import plain_name
 from ..corpus import normalize_language
 from ..identify.budget import Budget
 from ..train.methods import METHODS
+from .validate import check_languages, check_sections, check_unused
 
 ANALYSES = ("neurons", "training", "weights", "alignment")
 FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+class DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int):
+        super().__init__(f"{key!r} is given twice (again on line {line})")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` keeps the last of two equal keys without a word; a config says each setting once."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep) if isinstance(key_node, yaml.ScalarNode) else None
+            if key is not None and key in seen:
+                raise DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+    @classmethod
+    def read(cls, text: str) -> Any:
+        loader = cls(text)
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
 
 
 def _scalar(v: Any) -> bool:
@@ -92,9 +120,11 @@ class ExperimentConfig:
     @classmethod
     def from_yaml(cls, path: str | Path) -> ExperimentConfig:
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            data = _UniqueKeyLoader.read(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError as e:
             raise LangNeuronsError(f"experiment config {path} does not exist; see configs/demo.yaml") from e
+        except DuplicateKey as e:
+            raise LangNeuronsError(f"experiment config {path}: {e}; keep one of them") from e
         except (yaml.YAMLError, UnicodeDecodeError, OSError) as e:
             raise LangNeuronsError(f"experiment config {path} is not valid YAML ({type(e).__name__}); fix it") from e
         if not isinstance(data, dict):
@@ -112,10 +142,11 @@ class ExperimentConfig:
             if not _KINDS[name](value):
                 raise LangNeuronsError(f"{where}: {name} must be {_KIND_NAMES[name]}, got a {type(value).__name__}")
         config = cls(**data)
-        config.check(where)
+        config.check(where, given=set(data))
         return config
 
-    def check(self, where: str) -> None:
+    def check(self, where: str, given: Iterable[str] = ()) -> None:
+        """Everything that can be known without the corpus (``validate.check_corpus`` adds that)."""
         plain_name(self.name, f"{where}: experiment name")  # it names the default folder, experiments/<name>
         bad_methods = sorted(set(self.methods) - set(METHODS))
         if bad_methods or not self.methods:
@@ -125,6 +156,8 @@ class ExperimentConfig:
             raise LangNeuronsError(f"{where}: analyses must be some of {', '.join(ANALYSES)} (got {bad_analyses})")
         if not self.figures or set(self.figures) - set(FIGURE_FORMATS):
             raise LangNeuronsError(f"{where}: figures must be some of {', '.join(FIGURE_FORMATS)} (got {self.figures})")
+        check_unused(self, where, given)
+        check_languages(self, where)
         if self.neurons is None and len(self.pool) < 2:
             raise LangNeuronsError(f"{where}: pool needs at least 2 languages (or give neurons: FILE)")
         if self.targets == "auto":
@@ -138,13 +171,14 @@ class ExperimentConfig:
         for section in ("identify", "train", "evaluate", "screen"):
             if not isinstance(getattr(self, section), dict):
                 raise LangNeuronsError(f"{where}: {section} must be a mapping of settings")
+        self._check_protocol(where)
+        check_sections(self, where)
         budget = self.identify.get("budget", self.identify.get("per_language_budget"))
         if budget is not None:  # a neuron count (700) or a share of the base model ("0.5%")
             try:
                 Budget.parse(budget)
             except LangNeuronsError as e:
                 raise LangNeuronsError(f"{where}: identify.{e}") from e
-        self._check_protocol(where)
 
     def _check_protocol(self, where: str) -> None:
         """Seeds and learning-rate sweeps, refused before anything runs."""

@@ -19,7 +19,6 @@ last checkpoint, an unfinished evaluation reuses its finished tasks.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
 from ..core.outputs import EXPERIMENT, claim, plain_name
 from ..core.progress import progress
-from ..corpus import load_corpus, normalize_language
+from ..corpus import normalize_language
 from ..corpus.pydocs import PYDOCS_LABEL
 from ..evaluate import evaluate, load_results, markdown_table, method_table
 from ..evaluate.aggregate import markdown, study_tables
@@ -44,8 +43,10 @@ from ..identify.stats import load_stats_dir
 from ..report import report
 from ..train import train
 from .config import ExperimentConfig
+from .dryrun import WEIGHTS, describe_plan, train_weight
 from .manifest import Manifest
 from .protocol import RunSpec, choose_lr, final_specs, summarize, sweep_specs
+from .validate import check_corpus
 
 
 @dataclass
@@ -59,22 +60,9 @@ class Step:
     """Steps whose outputs this one reads: when one of them re-runs, this one re-runs too."""
 
 
-def _check_keys(section: str, given: dict[str, Any], *functions: Any, fixed: tuple[str, ...] = ()) -> None:
-    """Refuse a setting no step takes before anything runs (a typo must not cost an hour)."""
-    allowed = {name for fn in functions for name in inspect.signature(fn).parameters} - set(fixed)
-    unknown = sorted(set(given) - allowed)
-    if unknown:
-        raise LangNeuronsError(f"{section}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(allowed))}")
-
-
 class Experiment:
     def __init__(self, config: ExperimentConfig, out: str | Path):
-        run_keys = ("model", "languages", "out", "corpus", "dtype", "device", "name", "method", "adapter")
-        _check_keys("identify", config.identify, record, identify, fixed=run_keys + ("stats", "allow_short"))
-        _check_keys("train", config.train, train, fixed=run_keys + ("language", "neurons", "overwrite", "seed"))
-        _check_keys("evaluate", config.evaluate, evaluate, fixed=run_keys + ("pivot", "baseline"))
-        _check_keys("screen", config.screen, evaluate, fixed=run_keys + ("suites", "forgetting"))
-        self.config = config
+        self.config = config  # checked as it was read (ExperimentConfig.check)
         self.out = claim(out, EXPERIMENT)  # before its manifest is read
         self.manifest = Manifest(self.out / "manifest.json")
 
@@ -175,16 +163,17 @@ class Experiment:
         c = self.config
         steps = []
         if c.neurons is None:
-            steps.append(Step("identify", {"model": c.model, "pool": c.pool, "corpus": c.corpus,
-                                           "identify": c.identify, "dtype": c.dtype}, self._identify, 3))
+            steps.append(Step("identify", {"model": c.model, "pool": c.pool, "corpus": c.corpus, "identify": c.identify,
+                                           "dtype": c.dtype}, self._identify, WEIGHTS["identify"]))
         if c.targets == "auto":
-            steps.append(Step("screen", {"model": c.model, "pool": c.pool, "screen": c.screen}, self._screen, 1))
+            steps.append(Step("screen", {"model": c.model, "pool": c.pool, "screen": c.screen}, self._screen,
+                              WEIGHTS["screen"]))
         return steps
 
     def _train_step(self, spec: RunSpec, after: tuple[str, ...]) -> Step:
         settings = {"model": self.config.model, "train": {k: v for k, v in self.config.train.items() if k != "lr"},
                     "lr": spec.lr, "seed": spec.seed, "neurons": str(self.neurons_path)}
-        return Step(f"train:{spec.name}", settings, lambda: self._train(spec), 3 if spec.method == "full" else 2, after)
+        return Step(f"train:{spec.name}", settings, lambda: self._train(spec), train_weight(spec.method), after)
 
     def _evaluate_settings(self) -> dict[str, Any]:
         c = self.config
@@ -194,8 +183,8 @@ class Experiment:
         """The base model's scores, then every learning rate of every method on the sweep's seeds (the whole
         training when nothing is swept)."""
         prepared = tuple(s.name for s in self.plan())
-        base = Step("evaluate:base", self._evaluate_settings(), lambda: self._evaluate("base", "base", None), 1,
-                    prepared)
+        base = Step("evaluate:base", self._evaluate_settings(), lambda: self._evaluate("base", "base", None),
+                    WEIGHTS["evaluate"], prepared)
         return [base, *(self._train_step(spec, prepared) for spec in sweep_specs(self.config, self.targets()))]
 
     def selection(self) -> dict[str, Any]:
@@ -227,15 +216,15 @@ class Experiment:
                 steps.append(self._train_step(spec, prepared))
             steps.append(Step(f"evaluate:{spec.name}", evaluate_settings,
                               lambda s=spec: self._evaluate(s.name, s.method, self.run_dir(s.name), s.target),
-                              1, (train_step, "evaluate:base")))
+                              WEIGHTS["evaluate"], (train_step, "evaluate:base")))
         trained = swept + tuple(s.name for s in steps if s.name.startswith("train:"))
         evaluated = ("evaluate:base", *(s.name for s in steps if s.name.startswith("evaluate:")))
-        steps.append(Step("study", {"seeds": c.seeds, "methods": c.methods}, self._study, 0.2, evaluated))
+        steps.append(Step("study", {"seeds": c.seeds, "methods": c.methods}, self._study, WEIGHTS["study"], evaluated))
         for kind in c.analyses:
             reads = prepared if kind == "neurons" else prepared + trained
             settings = {"kind": kind, "pivot": c.pivot, "figures": c.figures}
-            steps.append(Step(f"analysis:{kind}", settings, lambda k=kind: self._analyze(k), 1, reads))
-        steps.append(Step("report", {"analyses": c.analyses}, self._report, 0.5,
+            steps.append(Step(f"analysis:{kind}", settings, lambda k=kind: self._analyze(k), WEIGHTS["analysis"], reads))
+        steps.append(Step("report", {"analyses": c.analyses}, self._report, WEIGHTS["report"],
                           prepared + ("evaluate:base",) + tuple(s.name for s in steps)))
         return steps
 
@@ -255,10 +244,10 @@ class Experiment:
         return [out, out.with_suffix(".md")]
 
     def run(self) -> Path:
+        check_corpus(self.config, "config")  # languages the corpus lacks: before anything is written
         with hold_lock(self.out):  # one run per experiment directory
             self.out.mkdir(parents=True, exist_ok=True)
             write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "langneurons": __version__})
-            load_corpus(self.config.corpus)  # fail early on a missing corpus
             self._run_steps(self.plan(), "prepare")
             write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "targets": self.targets(),
                                                     "langneurons": __version__})
@@ -293,12 +282,21 @@ class Experiment:
                 bar.update(step.weight)
 
 
-def experiment(config: str, *, out: str | None = None) -> Path:
+def experiment(config: str, *, out: str | None = None, dry_run: bool = False) -> Path | None:
     """Run a declarative experiment end to end; re-running skips finished steps and resumes the rest.
+
+    The whole config is checked (settings, ranges, languages against the corpus) before the first step.
 
     Args:
         config: Experiment YAML (see configs/demo.yaml and configs/paper-llama-3.1-8b.yaml).
         out: Experiment directory (default: experiments/<name>).
+        dry_run: Check the config, print the plan (steps, runs, a rough time estimate) and exit; nothing is
+            written and no model is loaded.
     """
     cfg = ExperimentConfig.from_yaml(config)
-    return Experiment(cfg, out or Path("experiments") / cfg.name).run()
+    folder = Path(out) if out else Path("experiments") / cfg.name
+    if dry_run:
+        check_corpus(cfg, config)
+        print(describe_plan(cfg, folder))
+        return None
+    return Experiment(cfg, folder).run()

@@ -22,6 +22,7 @@ from ..adapters import AdapterInfo, detect, read_neuron_adapter
 from ..core.atomic import replace_dir, scratch_dir, write_json
 from ..core.errors import LangNeuronsError
 from ..core.outputs import EXPORT, claim
+from ..core.settings import checked
 from ..models import ffn_shape, ffn_spec, resolve_model
 from ..models.card import find_results, header, render, run_sections, write_card
 from .lora import DEFAULT_MAX_RANK, LoraAdapter, check_rank, neuron_lora
@@ -37,6 +38,7 @@ _NO_LORA = {
 }
 
 
+@checked
 def export(
     run: str,
     *,
@@ -63,8 +65,6 @@ def export(
         push_to_hub: Also upload OUT to this Hugging Face repository (created private if missing; needs a
             login; untested here, offline).
     """
-    if max_rank < 1:
-        raise LangNeuronsError(f"--max-rank must be at least 1, got {max_rank}")
     if format not in ("lora", "gguf-lora"):
         raise LangNeuronsError(f"unknown export format {format!r}; use lora or gguf-lora")
     found = detect(run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..core.atomic import write_json
 from ..core.outputs import plain_name
 from ..core.paths import cache_dir
+from ..core.settings import checked
 from ..corpus import load_corpus
 from ..neuronsets.shipped import MANIFEST, SHIPPED_DIR, shipped_manifest
 from .lape import identify
@@ -12,6 +13,7 @@ from .record import record
 from .stats import load_stats_dir
 
 
+@checked
 def neurons_build(
     *,
     model: str = "gemma-3-270m",

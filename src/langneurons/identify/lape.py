@@ -34,6 +34,8 @@ import torch
 from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
 from ..core.outputs import NEURON_SET, claim
+from ..core.settings import checked
+from ..corpus import unique_languages
 from ..models import FFN_REGISTRY, model_shape, weights_per_neuron
 from ..neuronsets.format import NeuronSet, split_by_layer
 from .budget import Budget, shortfall_message
@@ -91,6 +93,21 @@ def _restrict(assigned: torch.Tensor, budget: int | None, max_languages: int | N
     if budget is not None:
         assigned = assigned & (assigned.long().cumsum(0) <= budget)
     return assigned
+
+
+POOLED_SETTINGS = ("window", "split", "max_tokens")
+"""Recording settings a pool must share: probabilities over other windows, splits or budgets do not compare."""
+
+
+def _check_same_recording(pool: list[LanguageStats], mixed_settings: bool) -> list[str]:
+    """The settings in :data:`POOLED_SETTINGS` on which the pool differs; refused unless ``mixed_settings``."""
+    differ = [key for key in POOLED_SETTINGS if len({s.metadata.get(key) for s in pool}) > 1]
+    if differ and not mixed_settings:
+        values = "; ".join(f"{key}: " + ", ".join(f"{s.language}={s.metadata.get(key) or '-'}" for s in pool)
+                           for key in differ)
+        raise LangNeuronsError(f"the statistics were recorded with different {', '.join(differ)} ({values}); record "
+                               "them again alike, or pass --mixed-settings to pool them anyway (the set records it)")
+    return differ
 
 
 def _pool(stats: list[LanguageStats], languages: list[str] | None) -> list[LanguageStats]:
@@ -179,6 +196,7 @@ def identify(
     per_language_budget: int | None = None,
     max_languages_per_neuron: int | None = None,
     mode: Literal["original", "fixed"] = "fixed",
+    mixed_settings: bool = False,
 ) -> NeuronSet:
     """Select language-specific neurons with LAPE (METHOD.md section 2), relative to the pool of languages.
 
@@ -187,7 +205,9 @@ def identify(
     without a budget. ``budget`` (``700`` neurons or ``"0.5%"`` of the base model's ``total_params``,
     which defaults to the count recorded with the statistics) fills each language's set in LAPE order;
     ``per_language_budget`` is its old name for a count. ``max_languages_per_neuron`` drops neurons that
-    belong to more than N languages (applied first). Everything needed to reproduce the set is recorded.
+    belong to more than N languages (applied first). Statistics recorded with different windows, splits or
+    token budgets are refused unless ``mixed_settings`` (then ``params["mixed_settings"]`` names them).
+    Everything needed to reproduce the set is recorded.
     """
     if mode not in ("original", "fixed"):
         raise LangNeuronsError(f"unknown LAPE mode {mode!r}; use 'fixed' or 'original'")
@@ -197,6 +217,7 @@ def identify(
                                "positive number or leave it unset")
     top_rate = 0.01 if top_rate is None and chosen is None else top_rate
     pool = _pool(stats, languages)
+    mixed = _check_same_recording(pool, mixed_settings)
     meta = pool[0].metadata
     num_layers, ffn_size = pool[0].shape
     hidden = int(meta["hidden_size"]) if "hidden_size" in meta else None
@@ -230,6 +251,7 @@ def identify(
         "kept": len(index),
         "total_params": total,
         "weights_per_neuron": per_neuron,
+        **({"mixed_settings": mixed} if mixed else {}),
     }
     if chosen is not None:
         counts = {lang: int(assigned[:, k].sum()) for k, lang in enumerate(names)}
@@ -255,6 +277,7 @@ def identify(
     )
 
 
+@checked
 def identify_files(
     stats: str,
     *,
@@ -268,6 +291,7 @@ def identify_files(
     per_language_budget: int | None = None,
     max_languages_per_neuron: int | None = None,
     mode: Literal["original", "fixed"] = "fixed",
+    mixed_settings: bool = False,
 ) -> NeuronSet:
     """Select language-specific neurons (LAPE) from a directory of recorded statistics into a neuron-set file.
 
@@ -286,7 +310,10 @@ def identify_files(
         per_language_budget: Old name of --budget as a neuron count (an alias; give one of the two).
         max_languages_per_neuron: Drop neurons assigned to more than this many languages.
         mode: ``fixed`` (float64, no silent or filtered neurons kept) or ``original`` (bit-exact original code).
+        mixed_settings: Pool statistics recorded with different windows, splits or token budgets (refused
+            otherwise); the set records which settings differed.
     """
+    languages = unique_languages(languages) if languages is not None else None  # aliases: mt -> mlt_Latn
     _budget(budget, per_language_budget, top_rate, mode)  # refuse a bad budget before reading anything
     claim(out, NEURON_SET, inputs=[stats])
     with hold_lock(out):  # one run per output file
@@ -302,6 +329,7 @@ def identify_files(
                 per_language_budget=per_language_budget,
                 max_languages_per_neuron=max_languages_per_neuron,
                 mode=mode,
+                mixed_settings=mixed_settings,
             )
         neuron_set.save(out)
     for w in caught:

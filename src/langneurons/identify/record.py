@@ -22,7 +22,8 @@ from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
 from ..core.outputs import STATISTICS, STATISTICS_DIR, claim
 from ..core.progress import progress
-from ..corpus import load_corpus, resolve_language, token_windows
+from ..core.settings import cap, check_fits, checked, clamp_batch
+from ..corpus import load_corpus, resolve_languages, token_windows
 from ..models import ffn_layers, ffn_shape, load_model, model_fingerprint, model_id
 from .stats import NON_SETTING_KEYS, LanguageStats
 
@@ -145,6 +146,7 @@ def _already_done(path: Path, settings: dict[str, str]) -> bool:
     return all(old.metadata.get(k) == v for k, v in settings.items() if k not in NON_SETTING_KEYS)
 
 
+@checked
 def record(
     *,
     model: str,
@@ -172,7 +174,7 @@ def record(
         out: Directory for the per-language statistics files.
         corpus: Text source: udhr, a directory of <language>.txt/.jsonl files, a .jsonl file, or hf:<dataset>.
         split: Which split of the corpus to record on (held-out text stays unseen).
-        max_tokens: Token budget per language (default: all the text of the split).
+        max_tokens: Token budget per language (default, or 0: all the text of the split).
         allow_short: With --max-tokens, take all of a language's text when it is shorter than the budget.
         window: Tokens per window; text is packed into windows of this length.
         batch_size: Windows per forward pass.
@@ -191,20 +193,17 @@ def record(
         )
     if not languages:
         raise LangNeuronsError("no languages given; pass --languages mlt_Latn,cym_Latn,...")
-    if batch_size < 1:
-        raise LangNeuronsError(f"--batch-size must be at least 1, not {batch_size}")
+    max_tokens = cap(max_tokens)
     claim(out, STATISTICS_DIR, inputs=[corpus])
     with hold_lock(out):  # one run per output directory
         text_source = load_corpus(corpus)
-        available = text_source.languages()
-        languages = [resolve_language(x, available, corpus=text_source.name) for x in languages]
+        languages = resolve_languages(languages, text_source)
+        for language in languages:
+            text_source.texts(language, split)  # an unknown split or an empty text fails before the model loads
         for language in languages:
             claim(Path(out) / f"{language}.safetensors", STATISTICS)
         lm, tokenizer = load_model(model, dtype=dtype, device=dp.device(device), device_map=device_map)
-        positions = getattr(lm.config, "max_position_embeddings", None) or getattr(lm.config, "n_positions", None)
-        if positions and window > positions:
-            raise LangNeuronsError(f"--window {window} exceeds the model's {positions} positions; pass --window "
-                                   f"{positions} or less")
+        check_fits(window, lm.config)
         settings = _settings(lm, text_source.name, text_source.version, split, window, max_tokens, dtype)
         out_dir = Path(out)
         written = []
@@ -216,14 +215,15 @@ def record(
             ids, mask = token_windows(tokenizer, text_source.texts(language, split), window=window, max_tokens=max_tokens,
                                       allow_short=allow_short)
             ids, mask = dp.shard(ids), dp.shard(mask)
-            counts = dp.sum_counts(count_activations(lm, ids, mask, batch_size=batch_size, desc=language))
+            batch, clamped = clamp_batch(batch_size, len(ids))
+            counts = dp.sum_counts(count_activations(lm, ids, mask, batch_size=batch, desc=language))
             if dp.is_main:
                 LanguageStats(
                     language=language,
                     over_zero=counts.over_zero.cpu(),
                     n_tokens=counts.n_tokens,
                     activation_sum=counts.activation_sum.cpu(),
-                    metadata=settings,
+                    metadata={**settings, **({"batch_size_clamped": f"{batch_size}->{batch}"} if clamped else {})},
                 ).save(path)
             dp.barrier()
             written.append(path)

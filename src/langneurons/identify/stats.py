@@ -24,9 +24,10 @@ FORMAT_VERSION = 1
 MODEL_KEYS = ("model_id", "model_revision", "model_fingerprint", "architecture", "hidden_size", "gated")
 """Metadata that names the model; stats must agree on these (and on their shape) to be pooled."""
 
-NON_SETTING_KEYS = frozenset({"langneurons_version", "total_params"})
+NON_SETTING_KEYS = frozenset({"langneurons_version", "total_params", "batch_size_clamped"})
 """Metadata that does not change the numbers: ignored when deciding whether two recordings are alike.
-``total_params`` is the model's parameter count (for budgets as a share of it); older files lack it."""
+``total_params`` is the model's parameter count (for budgets as a share of it); older files lack it;
+``batch_size_clamped`` records a batch size cut to the number of windows (padding is masked either way)."""
 
 _RESERVED = ("language", "format", "format_version")
 _DTYPES = {"over_zero": torch.int64, "n_tokens": torch.int64, "activation_sum": torch.float64}

@@ -7,16 +7,20 @@ from typing import Literal
 
 from ..core.errors import LangNeuronsError
 from ..core.outputs import NEURON_SET, TORCH_NEURONS, claim
+from ..core.settings import checked
+from ..corpus.languages import unique_languages
 from ..models.card import neuron_set_card, write_card
 from ..models.loading import model_shape
 from .format import NeuronSet, jaccard_index, shared_count
 
 
 def _names(languages: list[str]) -> list[str]:
-    """Accept ``--languages en zh`` as well as ``--languages en,zh``."""
-    return [name.strip() for item in languages for name in item.split(",") if name.strip()]
+    """Accept ``--languages en zh`` as well as ``--languages en,zh``, with aliases resolved as everywhere
+    (``mt`` -> ``mlt_Latn``) and each language once."""
+    return unique_languages(name.strip() for item in languages for name in item.split(",") if name.strip())
 
 
+@checked
 def neurons_show(file: str, *, model: str | None = None, total_params: int | None = None) -> str:
     """Print a neuron set's languages, neurons per layer, the weights training them would touch and their
     share of the base model's parameters.
@@ -81,6 +85,7 @@ def neurons_compare(file_a: str, file_b: str) -> str:
     return text
 
 
+@checked
 def neurons_import(
     src: str,
     *,

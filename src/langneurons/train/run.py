@@ -20,6 +20,7 @@ from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
 from ..core.outputs import RUN, claim
 from ..core.progress import quiet
+from ..core.settings import cap, check_fits, clamp_batch
 from ..corpus import load_corpus, normalize_language
 from ..models import FFNShape, ffn_shape, load_model, model_fingerprint
 from ..models.card import run_card, write_card
@@ -132,8 +133,10 @@ def _run_locked(
     set_seed(s.seed)  # LoRA initialisation; the Trainer seeds data order and dropout itself
     base_params = sum(p.numel() for p in inputs.base.parameters())  # before the method adds an adapter
     tuned = method.build(inputs.base, inputs.method_inputs)
+    batch_size, clamped = clamp_batch(s.batch_size, len(inputs.data[0]))  # no batch larger than the data
     resolved = {"lr": lr, "max_grad_norm": max_grad_norm, "projections": list(inputs.method_inputs.projections),
-                "save_steps": s.save_steps or s.eval_steps}  # fmt: skip
+                "save_steps": s.save_steps or s.eval_steps, "batch_size": batch_size,
+                **({"batch_size_clamped": clamped} if clamped else {})}  # fmt: skip
     info = run_info(s, tuned, inputs.shape, inputs.fingerprints, inputs.neuron_info, inputs.data, resolved,
                     base_params)
 
@@ -147,7 +150,9 @@ def _run_locked(
             + (f"; resuming {run}" if state == "resume" else "")
         )
     dp.barrier()
-    trainer = _trainer(s, run, tuned, inputs.data, lr, max_grad_norm, callbacks)
+    if clamped and dp.is_main:
+        print(f"--batch-size {s.batch_size} is more than the {batch_size} training windows; using {batch_size}")
+    trainer = _trainer(s, run, tuned, inputs.data, lr, max_grad_norm, callbacks, batch_size)
     checkpoint = rundir.last_checkpoint(run) if state == "resume" else None
     if not (checkpoint and trainer.restore_finished(checkpoint)):
         trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -163,13 +168,13 @@ def _load_inputs(s: TrainSettings, method: Method) -> _Inputs:
     texts = load_corpus(s.corpus)
     if language not in set(texts.languages()):
         raise LangNeuronsError(f"language {language} is not in corpus {texts.name}; pick one it has")
+    split_texts = {split: texts.texts(language, split) for split in ("train", "valid")}  # empty: refused here
     base, tokenizer = load_model(s.model, dtype=s.dtype)
-    _check_window(s.window, base)
+    check_fits(s.window, base.config)
     shape = ffn_shape(base)
     layers, neuron_info = _selection(s, method, language, shape)
     data = tuple(
-        load_windows(tokenizer, texts.texts(language, split), window=s.window, max_tokens=budget,
-                     what=f"{language} {split}")
+        load_windows(tokenizer, split_texts[split], window=s.window, max_tokens=cap(budget), what=f"{language} {split}")
         for split, budget in (("train", s.max_tokens), ("valid", s.max_eval_tokens))
     )  # fmt: skip
     fingerprints = {
@@ -202,11 +207,12 @@ def _trainer(
     lr: float,
     max_grad_norm: float,
     callbacks: Sequence[Any],
+    batch_size: int,
 ) -> RunTrainer:
     args = training_arguments(
         output_dir=run.resolve() / rundir.CHECKPOINTS_DIR,
         max_steps=s.max_steps,
-        batch_size=s.batch_size,
+        batch_size=batch_size,
         grad_accum=s.grad_accum,
         lr=lr,
         max_grad_norm=max_grad_norm,
@@ -230,15 +236,6 @@ def _trainer(
     if quiet():
         trainer.remove_callback(PrinterCallback)
     return trainer
-
-
-def _check_window(window: int, model: nn.Module) -> None:
-    config = model.config
-    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
-    if limit and window > limit:
-        raise LangNeuronsError(
-            f"--window {window} exceeds the model's {limit} positions; pass --window {limit} or less"
-        )
 
 
 def _selection(

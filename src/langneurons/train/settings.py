@@ -8,6 +8,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal
 
 from ..core.errors import LangNeuronsError
+from ..core.settings import check_settings
 from .methods import METHODS, Method
 
 MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]  # the CLI's choices are METHODS' names
@@ -88,25 +89,10 @@ def check_method(s: TrainSettings) -> Method:
 
 
 def _check_numbers(s: TrainSettings) -> None:
-    rules = [
-        ("max-steps", s.max_steps >= 1),
-        ("batch-size", s.batch_size >= 1),
-        ("grad-accum", s.grad_accum >= 1),
-        ("eval-steps", s.eval_steps >= 1),
-        ("logging-steps", s.logging_steps >= 1),
-        ("lora-r", s.lora_r >= 1),
-        ("window", s.window >= 2),
-        ("weight-decay", s.weight_decay >= 0),
-        ("warmup-steps", s.warmup_steps >= 0),
-        ("seed", 0 <= s.seed < 2**32),
-    ]
-    bad = [name for name, ok in rules if not ok]
-    if bad:
-        raise LangNeuronsError(
-            f"--{bad[0]} is out of range; pass a positive number (0 is allowed for "
-            "--weight-decay and --warmup-steps; --window needs at least 2)"
-        )
-    if s.save_steps is not None and (s.save_steps < 1 or s.save_steps % s.eval_steps):
+    check_settings(asdict(s))  # windows, budgets, batch sizes and counts: the rules every command shares
+    if s.weight_decay < 0:
+        raise LangNeuronsError(f"--weight-decay must be 0 or more, not {s.weight_decay}; pass a value in that range")
+    if s.save_steps is not None and s.save_steps % s.eval_steps:
         raise LangNeuronsError(
             "--save-steps must be a multiple of --eval-steps (the best checkpoint is chosen by validation loss)"
         )

@@ -1,0 +1,98 @@
+"""An experiment config checked completely before its first step: every section setting is one its step
+takes and within the range every command holds it to (``core.settings``), no setting is given that the
+config never uses, no language is given twice, and every language is one the corpus has.
+
+A typo or a negative number must cost a second, not the hour of identification and base evaluation before
+the step that reads it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..core.errors import LangNeuronsError
+from ..core.settings import check_settings
+from ..corpus import load_corpus, resolve_languages, unique_languages
+from ..evaluate import evaluate
+from ..evaluate.suites import expand_suites
+from ..identify.lape import identify
+from ..identify.record import record
+from ..train import train
+from ..train.methods import METHODS
+
+_RUN_KEYS = ("model", "languages", "out", "corpus", "dtype", "device", "name", "method", "adapter")
+SECTIONS: dict[str, tuple[tuple[Callable, ...], tuple[str, ...]]] = {
+    "identify": ((record, identify), _RUN_KEYS + ("stats", "allow_short")),
+    "train": ((train,), _RUN_KEYS + ("language", "neurons", "overwrite", "seed")),
+    "evaluate": ((evaluate,), _RUN_KEYS + ("pivot", "baseline")),
+    "screen": ((evaluate,), _RUN_KEYS + ("suites", "forgetting")),
+}
+"""Section -> the functions its settings go to, and the arguments the experiment sets itself."""
+
+_METHOD_OPTIONS = sorted({option for m in METHODS.values() for option in m.options})
+
+
+def _allowed(functions: Iterable[Callable], fixed: tuple[str, ...]) -> set[str]:
+    return {name for fn in functions for name in inspect.signature(fn).parameters} - set(fixed)
+
+
+def check_sections(config: Any, where: str) -> None:
+    """Each section's settings: known to its step, within range; the evaluation's suites real."""
+    for section, (functions, fixed) in SECTIONS.items():
+        given = getattr(config, section)
+        allowed = _allowed(functions, fixed)
+        unknown = sorted(set(given) - allowed)
+        if unknown:
+            raise LangNeuronsError(f"{where}: {section}: unknown setting(s) {', '.join(unknown)}; "
+                                   f"known: {', '.join(sorted(allowed))}")
+        defaults = {name: p.default for fn in functions for name, p in inspect.signature(fn).parameters.items()
+                    if name in allowed and p.default is not p.empty}
+        check_settings({k: v for k, v in {**defaults, **given}.items() if not (section == "train" and k == "lr")},
+                       label=lambda name, section=section: f"{where}: {section}.{name}")
+    for section in ("evaluate", "screen"):
+        suites = getattr(config, section).get("suites")
+        if suites is not None:
+            if not isinstance(suites, list) or not expand_suites(suites):
+                raise LangNeuronsError(f"{where}: {section}.suites names no suite; list some, e.g. [intrinsic, udhr]")
+
+
+def check_unused(config: Any, where: str, given: Iterable[str]) -> None:
+    """Refuse settings the config never uses: a sign that it does not do what its author thinks."""
+    unused = []
+    if config.neurons is not None and config.identify:
+        unused.append("identify (neurons: FILE is given, so nothing is identified)")
+    if config.targets != "auto":
+        if config.screen:
+            unused.append("screen (targets are listed, so no screen picks them)")
+        if "num_targets" in given:
+            unused.append("num_targets (targets are listed)")
+    for option in _METHOD_OPTIONS:
+        users = [name for name, m in METHODS.items() if option in m.options]
+        if option in config.train and not set(users) & set(config.methods):
+            unused.append(f"train.{option} (used by {', '.join(users)}, which methods does not run)")
+    if unused:
+        raise LangNeuronsError(f"{where}: unused setting(s): {'; '.join(unused)}; remove them or run what uses them")
+
+
+def check_languages(config: Any, where: str) -> None:
+    """Each language once after aliases (``mt`` and ``mlt_Latn`` are one language), without the corpus."""
+    unique_languages(config.pool, what=f"{where}: pool")
+    if isinstance(config.targets, list):
+        targets = unique_languages(config.targets, what=f"{where}: targets")
+        if config.pool:
+            pool = set(unique_languages(config.pool))
+            outside = [t for t in targets if t not in pool]
+            if outside and config.neurons is None and any(METHODS[m].selection for m in config.methods):
+                raise LangNeuronsError(f"{where}: targets {', '.join(outside)} are not in the pool, so no neurons "
+                                       "are identified for them; add them to pool")
+
+
+def check_corpus(config: Any, where: str) -> None:
+    """Every language of the config is one the corpus has (opening the corpus, not a model)."""
+    source = load_corpus(config.corpus)
+    resolve_languages(config.pool, source, what=f"{where}: pool")
+    if isinstance(config.targets, list):
+        resolve_languages(config.targets, source, what=f"{where}: targets")
+    resolve_languages([config.pivot], source, what=f"{where}: pivot")
