@@ -38,6 +38,7 @@ from ..analysis import (
 )
 from ..core.atomic import read_json, write_text
 from ..core.errors import LangNeuronsError
+from ..core.outputs import REPORT, claim
 from ..evaluate.aggregate import study_tables
 from ..evaluate.results import FORMAT as RESULTS_FORMAT
 from ..evaluate.results import diagonal_max, is_base
@@ -116,7 +117,7 @@ def _training_items(experiment: Path, figures: Path) -> list[Item]:
     else:
         return []
     plot_training(curves, figures / "training")
-    return training_items(curves, run_dirs, figures / "training.png")
+    return training_items(curves, figures / "training.png")
 
 
 def _analysis_figures(path: Path, analysis: Mapping) -> dict[str, Path]:
@@ -257,6 +258,7 @@ def report(experiment: str, *, out: str | None = None, title: str | None = None)
     root = Path(experiment)
     if not root.is_dir():
         raise LangNeuronsError(f"experiment directory {root} does not exist; run the experiment first")
+    target = claim(Path(out) if out else root / "report.html", REPORT)
     figures = root / "figures"
     results = load_results(root / "results")
     with figure_formats(["png"]):
@@ -275,7 +277,6 @@ def report(experiment: str, *, out: str | None = None, title: str | None = None)
     analyses = [_read_json(p) for p in sorted((root / "analysis").glob("*.json"))]
     page = render_report(title=title or root.resolve().name, results=results, sections=sections,
                          settings=settings, versions=_merged_versions([*results, *analyses]))
-    target = Path(out) if out else root / "report.html"
     write_text(target, page)
     print(f"wrote {target}")
     return target
