@@ -70,8 +70,9 @@ def test_probabilities():
 
 
 def test_invalid_language_name():
-    with pytest.raises(LangNeuronsError, match="invalid language"):
-        make(language="../evil")
+    for bad in ("../evil", "", ".x", "a/b", "a\\b", "x\n"):
+        with pytest.raises(LangNeuronsError, match="cannot name a file"):
+            make(language=bad)
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from safetensors import SafetensorError, safe_open
 
 from ..core.atomic import write_safetensors
 from ..core.errors import LangNeuronsError
+from ..core.outputs import plain_name
 
 FORMAT = "langneurons.identify.stats"
 FORMAT_VERSION = 1
@@ -44,8 +45,7 @@ class LanguageStats:
     metadata: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not self.language or "/" in self.language or self.language.startswith("."):
-            raise LangNeuronsError(f"invalid language name {self.language!r}; use a code such as mlt_Latn")
+        plain_name(self.language, "language name")  # it names the statistics file
         self.n_tokens = int(self.n_tokens)
         self.metadata = {str(k): str(v) for k, v in self.metadata.items()}
 
