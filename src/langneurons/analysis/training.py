@@ -11,6 +11,7 @@ from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
 
+from ..adapters.detect import RUN_FILE, read_run
 from ..core.atomic import read_json
 from ..core.errors import LangNeuronsError
 from .plots import method_colors, new_figure, outside_legend, save_figure, style
@@ -28,6 +29,14 @@ def load_log_history(run: str | Path) -> list[dict]:
     return read_json(path, fix="rerun or repair the training run", expect=list)
 
 
+def _valid_tokens(run: Path) -> int | None:
+    """The validation tokens a run's losses rest on (its ``run.json``), None where it does not say."""
+    if not (run / RUN_FILE).is_file():
+        return None
+    tokens = (read_run(run).get("data") or {}).get("valid_tokens")
+    return tokens if isinstance(tokens, int) else None
+
+
 def _series(history: Sequence[dict], key: str) -> dict[str, list[float]]:
     points = [(e["step"], e[key]) for e in history if key in e and "step" in e]
     return {"step": [s for s, _ in points], "loss": [v for _, v in points]}
@@ -41,10 +50,14 @@ def training_curves(runs: Mapping[str, Sequence[dict]] | Sequence[str | Path]) -
 
     Returns:
         A JSON-able dict ``{"kind": "training", "runs": {label: {"train", "eval", "best_eval"}}}``;
-        ``train``/``eval`` hold ``step`` and ``loss`` lists, ``best_eval`` the lowest validation loss.
+        ``train``/``eval`` hold ``step`` and ``loss`` lists, ``best_eval`` the lowest validation loss,
+        ``valid_tokens`` the validation tokens (from a run directory's ``run.json``, else None).
     """
+    tokens: dict[str, int | None] = {}
     if not isinstance(runs, Mapping):
-        runs = {Path(r).name if Path(r).is_dir() else Path(r).parent.name: load_log_history(r) for r in runs}
+        folders = {Path(r).name if Path(r).is_dir() else Path(r).parent.name: Path(r) for r in runs}
+        tokens = {label: _valid_tokens(r if r.is_dir() else r.parent) for label, r in folders.items()}
+        runs = {label: load_log_history(r) for label, r in folders.items()}
     if not runs:
         raise LangNeuronsError("no training runs given; pass at least one run directory")
     curves = {}
@@ -53,7 +66,7 @@ def training_curves(runs: Mapping[str, Sequence[dict]] | Sequence[str | Path]) -
         if not train["step"] and not valid["step"]:
             raise LangNeuronsError(f"training run {label!r} logged no loss; was it trained with logging enabled?")
         best = min(zip(valid["loss"], valid["step"], strict=True), default=None)
-        curves[label] = {"train": train, "eval": valid,
+        curves[label] = {"train": train, "eval": valid, "valid_tokens": tokens.get(label),
                          "best_eval": {"step": best[1], "loss": best[0]} if best else None}
     return {"kind": "training", "runs": curves}
 

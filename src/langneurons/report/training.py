@@ -3,26 +3,13 @@ of logged points and validation tokens it rests on."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
-from ..adapters.detect import RUN_FILE
-from ..core.atomic import read_json
 from .html import FigureItem, Item, TableItem
 
 HEADER = ["run", "best validation loss (nats per token)", "at step", "last training loss (nats per token)",
           "at step", "training losses logged"]
-
-
-def _valid_tokens(run_dirs: Sequence[Path]) -> dict[str, int]:
-    """Validation tokens per run (``run.json``'s data), by directory name; runs without it are left out."""
-    tokens = {}
-    for run in run_dirs:
-        if (run / RUN_FILE).is_file():
-            data = read_json(run / RUN_FILE, fix="re-run the training run", expect=dict).get("data") or {}
-            if isinstance(data.get("valid_tokens"), int):
-                tokens[run.name] = data["valid_tokens"]
-    return tokens
 
 
 def _span(values) -> str:
@@ -31,9 +18,9 @@ def _span(values) -> str:
     return f"{values[0]:,}" if len(values) == 1 else f"{values[0]:,}–{values[-1]:,}"
 
 
-def training_items(curves: Mapping, run_dirs: Sequence[Path], png: Path) -> list[Item]:
+def training_items(curves: Mapping, png: Path) -> list[Item]:
     """The figure ``png`` of ``curves`` (``analysis.training_curves``) and the table of their runs."""
-    tokens = _valid_tokens(run_dirs)
+    tokens = {label: run["valid_tokens"] for label, run in curves["runs"].items() if run.get("valid_tokens")}
     rows = []
     for label, run in curves["runs"].items():
         best, train = run["best_eval"] or {}, run["train"]
