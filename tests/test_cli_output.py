@@ -102,3 +102,13 @@ def test_libraries_deprecation_warnings_stay_out_of_the_output(monkeypatch, caps
         warnings.simplefilter("always")
         assert cli.main(["noisy"]) == 0
     assert not caught and capsys.readouterr().err == ""
+
+
+def test_transformers_loading_bars_stay_out_of_the_output(tmp_path):
+    from fixtures import save_tiny
+
+    model = save_tiny(tmp_path / "model")
+    proc = run_cli(["generate", "--model", str(model), "--prompt", "abc", "--max-new-tokens", "2"],
+                   capture_output=True)
+    assert proc.returncode == 0, proc.stderr[-1000:]
+    assert "Loading weights" not in proc.stderr + proc.stdout and "\r" not in proc.stderr
