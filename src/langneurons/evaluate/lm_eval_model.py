@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from lm_eval.models.huggingface import HFLM
 
+from ..core.progress import terminal_bars
 from .intrinsic import takes_logits_to_keep
 
 
@@ -31,9 +32,14 @@ class ScoredHeadLM(HFLM):
                 self._scored_from[inp] = min(start, self._scored_from.get(inp, start))
             self._lengths = sorted({len(key) for key in self._scored_from})
         try:
-            return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
+            return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm or not terminal_bars(),
+                                                 override_bs=override_bs)
         finally:
             self._scored_from = None
+
+    def generate_until(self, requests, disable_tqdm: bool = False):
+        """lm-eval's bars only where ours are drawn as bars (a terminal, not --quiet)."""
+        return super().generate_until(requests, disable_tqdm=disable_tqdm or not terminal_bars())
 
     def _keep(self, inps: torch.Tensor) -> int | None:
         """Trailing positions that cover every row's scored tokens, or None when a row is unknown.
