@@ -97,7 +97,7 @@ def _header(results: Sequence[Mapping], label: str, metric: str) -> str:
     """The metric's readable name and unit, and how many items it was scored on where the results say."""
     counts = sorted({int(n) for r in results for key, n in ((r.get("metrics") or {}).get(label) or {}).items()
                      if key.endswith(SAMPLE_SUFFIX) and metric.startswith(key[: -len("items")]) and n is not None})
-    sample = f" (n = {counts[0]})" if len(counts) == 1 else f" (n = {counts[0]}–{counts[-1]})" if counts else ""
+    sample = f", n = {counts[0]}" if len(counts) == 1 else f", n = {counts[0]}–{counts[-1]}" if counts else ""
     return readable_metric(metric) + sample
 
 
