@@ -1,6 +1,6 @@
 """The deactivation suite, old computation against new, side by side in one run (ratios, not seconds).
 
-    python benchmarks/deactivation_time.py                                  # SmolLM2-135M, 10 languages
+    python benchmarks/deactivation_time.py                                  # SmolLM2-135M, 8 languages
     python benchmarks/deactivation_time.py --model gemma-3-270m --languages 20 --max-bytes 500
 
 *old* is the computation as it was before batching and replay (kept here, and used by the tests as the
@@ -57,11 +57,12 @@ def timed(fn) -> tuple[float, float, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m", help="an embedded model with a shipped neuron set")
-    parser.add_argument("--languages", type=int, default=10)
-    parser.add_argument("--max-bytes", type=int, default=300, help="held-out UDHR bytes per language")
+    parser.add_argument("--languages", type=int, default=8)
+    parser.add_argument("--max-bytes", type=int, default=200, help="held-out UDHR bytes per language")
     parser.add_argument("--window", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (new)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (one: CPU time is stable under load)")
     parser.add_argument("--out", help="also write the numbers to this JSON file")
     args = parser.parse_args()
 
@@ -70,6 +71,7 @@ def main() -> None:
     from langneurons.models import load_model
     from langneurons.neuronsets.shipped import load_shipped
 
+    torch.set_num_threads(args.threads)
     langs = spread(LANGUAGES, args.languages)
     nset = load_shipped(args.model, langs)
     indices = {lang: list(nset.layers(lang)) for lang in langs}

@@ -126,3 +126,13 @@ def test_summary_counts_the_rows_with_their_maximum_on_the_diagonal(setup):
     result = deactivation_matrix(model, tok, language_neurons(), language_texts(), window=64)
     assert result["diagonal_max_rows"] == 3 and result["diagonal_max"] == ["aaa_Latn", "bbb_Latn", "ccc_Latn"]
     assert result["neurons"] == [8, 8, 8] and all(b > 0 for b in result["bytes"])
+
+
+def test_batches_pad_short_windows_to_long_ones_only_within_a_fifth():
+    from langneurons.evaluate.deactivation import _group
+    from langneurons.evaluate.intrinsic import Window
+
+    windows = [Window(k, 0, n, 1) for k, n in enumerate([100, 95, 81, 79, 40, 39, 38])]
+    sizes = [[w.end for w in b] for b in _group(windows, batch_size=2)]
+    assert sizes == [[100, 95], [81, 79], [40, 39], [38]]
+    assert [[w.end for w in b] for b in _group(windows, batch_size=8)] == [[100, 95, 81], [79], [40, 39, 38]]

@@ -7,7 +7,8 @@ one-number summary ``mean(diagonal) - mean(off-diagonal)`` is clearly positive.
 
 Cost: ``languages + 1`` scorings of every language's text (the base model, then each language's neurons
 off), so the work is organised to be paid once where it can be, without changing a number:
-- every language's windows are scored together, in padded batches (longest first);
+- every language's windows are scored together, in batches of windows of similar length (longest first,
+  at most a fifth of a batch padding);
 - zeroing neurons of layer ``i`` changes nothing below it, so the base pass records the decoder layers'
   outputs and each language's pass replays those below the first layer its set touches instead of
   recomputing them (the same batch, the same inputs: bit for bit what the full forward gives; the
@@ -116,6 +117,18 @@ def _row_nll(model: nn.Module, seqs: list[list[int]], batch: list[Window], pad: 
     return torch.zeros(len(batch), dtype=torch.float64).index_add_(0, rows, nll)
 
 
+def _group(windows: list[Window], batch_size: int, fill: float = 0.8) -> list[list[Window]]:
+    """Batches of windows (longest first) that waste at most ``1 - fill`` of a batch on padding: languages
+    whose scripts tokenize to very different lengths would otherwise pad the short ones to the longest."""
+    batches: list[list[Window]] = []
+    for w in windows:
+        if batches and len(batches[-1]) < batch_size and w.end - w.begin >= fill * (batches[-1][0].end - batches[-1][0].begin):
+            batches[-1].append(w)
+        else:
+            batches.append([w])
+    return batches
+
+
 def _first_layer(per_layer: Sequence[torch.Tensor]) -> int:
     """The first layer with a neuron in the set (the number of layers when it is empty)."""
     return next((k for k, idx in enumerate(per_layer) if len(idx)), len(per_layer))
@@ -165,8 +178,8 @@ def deactivation_matrix(
         raise LangNeuronsError(f"no text to score for {', '.join(empty)}; check the languages and split")
     flat = [t for lang in langs for t in texts[lang]]
     owner = torch.tensor([k for k, lang in enumerate(langs) for _ in texts[lang]])
-    seqs, batches = plan_batches(tokenizer, flat, window=window, stride=stride or max(1, window // 2),
-                                 batch_size=batch_size)
+    seqs, single = plan_batches(tokenizer, flat, window=window, stride=stride or max(1, window // 2), batch_size=1)
+    batches = _group([b[0] for b in single], batch_size)
     layers, firsts = decoder_layers(model), {lang: _first_layer(indices[lang]) for lang in langs}
     zeroed = [lang for lang in langs if firsts[lang] < len(layers)]
     deepest = max((firsts[lang] for lang in zeroed), default=0)  # layers below it are worth recording
