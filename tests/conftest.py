@@ -30,3 +30,21 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent (it holds third-party fixtures that are not part of the repository)")
     return SHARED
+
+
+@pytest.fixture
+def steps_run(monkeypatch) -> list[str]:
+    """The experiment steps that actually run (not skipped as finished), in order."""
+    from langneurons.experiment.manifest import Manifest
+
+    ran: list[str] = []
+    real_run = Manifest.run
+
+    def spy(self, name, settings, fn):
+        did = real_run(self, name, settings, fn)
+        if did:
+            ran.append(name)
+        return did
+
+    monkeypatch.setattr(Manifest, "run", spy)
+    return ran

@@ -78,19 +78,10 @@ def test_the_printed_table_has_a_row_per_method_and_every_metric_goes_to_compare
     assert "perplexity" in full and "perplexity" not in printed
 
 
-def test_a_rerun_does_nothing_and_a_killed_run_resumes(finished, monkeypatch):
+def test_a_rerun_does_nothing_and_a_killed_run_resumes(finished, steps_run):
     root, config = finished
     out = root / "out"
-    ran = []
-    real_run = Manifest.run
-
-    def spy(self, name, settings, fn):
-        did = real_run(self, name, settings, fn)
-        if did:
-            ran.append(name)
-        return did
-
-    monkeypatch.setattr(Manifest, "run", spy)
+    ran = steps_run
     experiment(str(config), out=str(out))
     assert ran == []
 

@@ -13,7 +13,6 @@ from langneurons.evaluate.aggregate import mean_ci, paired
 from langneurons.evaluate.results import FORMAT
 from langneurons.experiment import runner
 from langneurons.experiment.config import ExperimentConfig
-from langneurons.experiment.manifest import Manifest
 from langneurons.experiment.protocol import choose_lr
 
 TARGET = "mlt_Latn"
@@ -98,21 +97,12 @@ def fake_evaluate(*, out, adapter=None, method=None, name=None, **_):
 
 
 @pytest.fixture
-def fakes(monkeypatch):
-    ran = []
-    real_run = Manifest.run
-
-    def spy(self, name, settings, fn):
-        did = real_run(self, name, settings, fn)
-        if did:
-            ran.append(name)
-        return did
-
+def fakes(monkeypatch, steps_run):
     monkeypatch.setattr(runner, "train", fake_train)
     monkeypatch.setattr(runner, "evaluate", fake_evaluate)
-    monkeypatch.setattr(runner, "report", lambda out: runner.Path(out, "report.html").write_text("<html>"))
-    monkeypatch.setattr(Manifest, "run", spy)
-    return ran
+    monkeypatch.setattr(runner, "report", lambda out: runner.Path(out, "report.html").write_text(
+        "<!DOCTYPE html>\n<!-- langneurons report (fake) -->"))
+    return steps_run
 
 
 def test_the_study_sweeps_chooses_on_validation_and_scores_every_seed(tmp_path, fakes):
@@ -135,6 +125,7 @@ def test_the_study_sweeps_chooses_on_validation_and_scores_every_seed(tmp_path, 
     assert pair["difference"]["mean"] == pytest.approx(-0.05) and pair["a_lower"] == 3
     table = (out / "study" / "study.md").read_text()
     assert "| neurons | 0.001 | 3 |" in table and "-0.080 ± 0.050 (n=3)" in table
+    assert "Δ bits per byte, mlt_Latn" in table
 
 
 def test_a_kill_mid_sweep_resumes_without_redoing_finished_runs(tmp_path, fakes):

@@ -11,8 +11,8 @@ import pytest
 
 from analysis_fixtures import results_file, write_experiment
 from fixtures import neuron_set
+from langneurons.evaluate.metrics import readable_metric
 from langneurons.report import report
-from langneurons.report.format import readable_metric
 from langneurons.report.html import summary_tables
 
 TARGETS = ("quz_Latn", "hau_Latn")

@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+from .metrics import readable_metric
+
 CONFIDENCE = 0.95
 
 
@@ -106,7 +108,8 @@ def study_tables(study: Mapping) -> list[tuple[str, list[str], list[list[str]]]]
         labels = list(rows[0]["metrics"])
         columns = [(target, m) for m in rows[0]["metrics"][target] if _shown(m)]
         columns += [(label, "bits_per_byte") for label in labels[1:] if "bits_per_byte" in rows[0]["metrics"][label]]
-        header = ["method", "lr", "seeds", "trainable %", *[f"Δ {m} ({label})" for label, m in columns], "train s"]
+        header = ["method", "learning rate", "seeds", "trained % of model",
+                  *[f"Δ {readable_metric(m)}, {label}" for label, m in columns], "training seconds"]
         body = []
         for r in rows:
             cells = [interval_text(r["metrics"][label].get(m, {}).get("delta")) for label, m in columns]
@@ -118,7 +121,7 @@ def study_tables(study: Mapping) -> list[tuple[str, list[str], list[list[str]]]]
         tables.append((caption, header, body))
     if study["paired"]:
         header = ["target", "scored on", "metric", "difference", "a lower on"]
-        body = [[p["target"], p["label"], p["metric"], interval_text(p["difference"]),
+        body = [[p["target"], p["label"], readable_metric(p["metric"]), interval_text(p["difference"]),
                  f"{p['a_lower']}/{len(p['seeds'])} seeds"] for p in study["paired"] if _shown(p["metric"])]
         first = study["paired"][0]
         caption = (f"Paired on the same seeds and budget: {first['a']} minus {first['b']}, mean ± "

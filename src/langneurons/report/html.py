@@ -13,8 +13,9 @@ from importlib.resources import files
 from pathlib import Path
 
 from ..core.errors import LangNeuronsError
+from ..evaluate.metrics import SAMPLE_SUFFIX, readable_metric
 from ..evaluate.results import is_base
-from .format import SAMPLE_SUFFIX, esc, flatten, fmt, html_table, lower_is_better, readable_metric, run_label
+from .format import esc, flatten, fmt, html_table, lower_is_better, run_label
 
 SECTIONS = ("Summary", "Study", "Neurons", "Training", "Weights", "Alignment", "Deactivation", "Settings", "Versions")
 MAX_COLUMNS = 8

@@ -1,0 +1,82 @@
+"""The shipped study config runs end to end on a tiny model: its protocol (all six methods, the learning-rate sweep,
+three seeds, the budget, the Bible with UDHR forgetting) as shipped, on a small synthetic Bible and one target."""
+
+import json
+import random
+import sqlite3
+
+import pytest
+import yaml
+
+from fixtures import make_model_dir
+from langneurons.corpus import bible
+from langneurons.experiment.demo import DEMO_CONFIG
+from langneurons.experiment.runner import experiment
+from langneurons.neuronsets import NeuronSet
+
+STUDY = DEMO_CONFIG.parent / "study-smollm2-bible.yaml"
+CODES = {"4": "eng_Latn", "h": "swh_Latn", "b": "ben_Beng", "6": "ind_Latn"}
+BOOKS = (1, 2, 8, 17, 21, 41, 45, 50, 59, 62, 66)  # train, valid and test books of the fixed split
+WORDS = ("alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta", "lambda", "zeta")
+
+
+def make_bible(path) -> None:
+    """A bible.db with the package's schema: four translations, a few verses of train, valid and test books."""
+    rng = random.Random(0)
+    rows = []
+    for code in CODES:
+        words = [w[: 3 + CODES[code].count("a")] + code for w in WORDS]
+        for book in BOOKS:
+            for chapter in (1, 2):
+                for verse in range(1, 6):
+                    text = " ".join(rng.choice(words) for _ in range(rng.randint(5, 9))) + "."
+                    rows.append((len(rows), code, book, chapter, verse, text))
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE bible (id INTEGER, bbName TEXT, bNumber INTEGER, cNumber INTEGER, vNumber INTEGER, "
+                   "vText TEXT)")
+        db.executemany("INSERT INTO bible VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.close()
+
+
+@pytest.fixture
+def tiny_bible(tmp_path, monkeypatch):
+    path = tmp_path / "bible.db"
+    make_bible(path)
+    monkeypatch.setattr(bible, "bible_database", lambda: path)
+    monkeypatch.setattr(bible, "verify_database", lambda database, pin: None)
+    return path
+
+
+def test_the_study_config_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_bible, monkeypatch):
+    study = yaml.safe_load(STUDY.read_text())
+    english = tmp_path / "english"  # the forgetting corpus: the UDHR is not fetched in tests
+    english.mkdir()
+    (english / "eng_Latn.txt").write_text("\n".join(f"everyone has the right number {i}." for i in range(40)))
+    config = {
+        **study,
+        "model": str(make_model_dir(tmp_path)),
+        "pool": list(CODES.values()),
+        "num_targets": 1,
+        "identify": {**study["identify"], "max_tokens": 400, "window": 32, "batch_size": 4},
+        "train": {**study["train"], "max_steps": 2, "eval_steps": 1, "window": 32, "max_eval_tokens": 64},
+        "evaluate": {**study["evaluate"], "window": 32, "max_bytes": 300, "continuation_items": 4,
+                     "translation_items": 2, "max_gen_toks": 4, "forgetting_corpus": str(english)},
+        "screen": {"window": 32, "max_bytes": 300},
+        "analyses": ["training"],
+    }
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    experiment(str(path), out=str(out))
+
+    study_json = json.loads((out / "study" / "study.json").read_text())
+    (target,) = json.loads((out / "settings.json").read_text())["targets"]
+    assert {r["method"] for r in study_json["rows"]} == set(study["methods"])
+    assert all(r["seeds"] == study["seeds"] and r["target"] == target for r in study_json["rows"])
+    selection = json.loads((out / "study" / "selection.json").read_text())
+    for method, rates in study["train"]["lr"].items():
+        assert selection[f"{method}-{target}"]["chosen"] in rates
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert len(runs) == len(study["methods"]) * (2 + len(study["seeds"]) - 1)  # 2 rates on seed 0, 2 more seeds
+    assert NeuronSet.load(out / "neurons.safetensors").params["budget"] == study["identify"]["budget"]
+    assert "Paired on the same seeds and budget" in (out / "report.html").read_text()
