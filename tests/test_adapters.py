@@ -50,7 +50,8 @@ def test_every_kind_is_detected_from_its_files(tmp_path):
 
 def test_one_table_of_file_names():
     """No module outside the adapters room spells an adapter's file name (the tuner defines its own format)."""
-    allowed = {SRC / "adapters" / "detect.py", SRC / "tuners" / "neurons" / "config.py"}
+    # core/outputs.py names run.json on the foundation floor (the output policy recognises runs below adapters)
+    allowed = {SRC / "adapters" / "detect.py", SRC / "tuners" / "neurons" / "config.py", SRC / "core" / "outputs.py"}
     names = "|".join(re.escape(name) for name in FILES if name != "config.json")
     found = [p for p in SRC.rglob("*.py") if p not in allowed and re.search(f'"({names})"', p.read_text())]
     assert not found, found

@@ -7,6 +7,7 @@ import warnings
 import pytest
 import torch
 
+from fixtures import TINY_CONFIGS
 from langneurons.core.errors import LangNeuronsError
 from langneurons.export import LoraAdapter, neuron_lora
 from langneurons.tuners.neurons import NeuronTuningConfig, get_neuron_model
@@ -39,7 +40,11 @@ def _peft_on(base, adapter: LoraAdapter, tmp_path):
     return peft.PeftModel.from_pretrained(base, str(tmp_path)).eval()
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+EVERY_FAMILY = ARCHS + [family for family in TINY_CONFIGS if family not in ARCHS]
+"""The layouts (gated, biases, fused, Conv1D, BLOOM) and every other family of the FFN registry."""
+
+
+@pytest.mark.parametrize("arch", EVERY_FAMILY)
 def test_peft_export_gives_the_same_logits_and_merge(arch, tmp_path):
     tuned = _tuned(arch)
     ids = batch()

@@ -27,7 +27,7 @@ def test_adapters_side_by_side_streamed(ws, capsys):
     pytest.importorskip("peft")
     lora = export(str(run), out=str(run.parent / "lora"))
     capsys.readouterr()
-    outputs = generate(model=str(model), prompt="il bniedem", adapters=[str(run), str(lora)], with_base=True,
+    outputs = generate(model=str(model), prompt="il bniedem", adapter=[str(run), str(lora)], with_base=True,
                        max_new_tokens=12)
     assert list(outputs) == [f"base ({model})", str(run), str(lora)]
     assert outputs[str(run)] == outputs[str(lora)]  # the exported LoRA writes exactly what the neurons write

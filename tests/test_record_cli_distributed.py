@@ -34,7 +34,7 @@ def test_accelerate_launch_record_writes_what_one_process_writes(tmp_path):
     # 16-token windows, 3 per batch: an odd number of windows per process, so the shards differ in size.
     settings = ["--model", str(model), "--languages", ",".join(LANGUAGES), "--corpus", str(corpus),
                 "--window", "16", "--batch-size", "3"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "LANGNEURONS_PROGRESS": "bars",
            "PYTHONPATH": os.pathsep.join([str(TESTS.parent / "src"), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(DDP_CONFIG),
            "--num_processes", "2", "--main_process_port", str(free_port()),

@@ -41,7 +41,7 @@ def generate(
     *,
     model: str,
     prompt: str,
-    adapters: list[str] | None = None,
+    adapter: list[str] | None = None,
     with_base: bool = False,
     template: Literal["none", "translate"] = "none",
     source: str | None = None,
@@ -59,7 +59,8 @@ def generate(
     Args:
         model: Base model: embedded name (gemma-3-270m, smollm2-135m), hub id or local directory.
         prompt: The text to continue (or to translate, with --template translate).
-        adapters: Runs or adapter folders to load onto the base, in this order (default: the base alone).
+        adapter: Runs or adapter folders to load onto the base, side by side in this order (default: the base
+            alone).
         with_base: Also write the base model's continuation first, for comparison.
         template: none (the prompt as it is) or translate (a prompt naming --source and --target).
         source: Language of the prompt for --template translate (e.g. eng_Latn).
@@ -75,7 +76,7 @@ def generate(
     if temperature < 0 or not 0 < top_p <= 1:
         raise LangNeuronsError("--temperature must be at least 0 and --top-p in (0, 1]; pass values in those ranges")
     text = render_prompt(prompt, template, source, target)
-    chosen: list[str | None] = list(adapters or [])
+    chosen: list[str | None] = list(adapter or [])
     if with_base or not chosen:
         chosen.insert(0, None)
     outputs = {}

@@ -13,9 +13,9 @@ from typing import Any, Literal
 
 from ..core.atomic import read_json
 from ..core.errors import LangNeuronsError
+from ..core.outputs import RUN_FILE
 from ..tuners.neurons import CONFIG_NAME as NEURON_CONFIG
 
-RUN_FILE = "run.json"
 DONE_FILE = "DONE"
 ADAPTER_DIR = "adapter"
 """A run folder of ``langneurons train``: ``run.json``, ``DONE`` once finished, and ``adapter/``."""

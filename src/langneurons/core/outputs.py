@@ -138,7 +138,9 @@ RESULTS = Kind("a results file", False, lambda p: _json_format(p).startswith("la
 TABLE = Kind("a results table", False, lambda p: _head(p, 4096).startswith("| run | method |"))
 REPORT = Kind("a report", False, lambda p: _head(p).startswith("<!DOCTYPE html>") and "langneurons report" in _head(p))
 ANALYSIS = Kind("an analysis folder", True, _analysis, whole=False)
-RUN = Kind("a training run", True, _empty_or(lambda p: (p / "run.json").is_file()))
+RUN_FILE = "run.json"
+"""What marks a folder as a ``langneurons train`` run (defined here, below the adapters room that reads runs)."""
+RUN = Kind("a training run", True, _empty_or(lambda p: (p / RUN_FILE).is_file()))
 MERGED = Kind("a merged model directory", True, _empty_or(_merged_model))
 EXPORT = Kind("an earlier export", True, _empty_or(lambda p: (p / "export.json").is_file()))
 EXPERIMENT = Kind("an experiment folder", True, _empty_or(_experiment), whole=False)

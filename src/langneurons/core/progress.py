@@ -3,11 +3,13 @@
 On a terminal this is tqdm. Into a file or a pipe (a log, ``| tee``, a batch job) a bar's carriage returns
 and ESC codes become garbage, so there it is plain lines: one when a bar has run ``LINE_EVERY`` seconds
 and then at most one per ``LINE_EVERY`` seconds, and a last line when it ends. ``--quiet`` (``set_quiet``)
-shows none.
+shows none. ``LANGNEURONS_PROGRESS=bars`` (or ``lines``) overrides the choice, e.g. to keep tqdm's bars in a
+log that is read by a tool that parses them.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -30,8 +32,9 @@ def quiet() -> bool:
 
 
 def terminal_bars() -> bool:
-    """Whether bars are drawn as tqdm draws them (on a terminal, not quiet)."""
-    return not _quiet and sys.stderr.isatty()
+    """Whether bars are drawn as tqdm draws them (on a terminal unless LANGNEURONS_PROGRESS says, not quiet)."""
+    mode = os.environ.get("LANGNEURONS_PROGRESS", "").lower()
+    return not _quiet and (mode == "bars" or (mode != "lines" and sys.stderr.isatty()))
 
 
 def transformers_bar(factory, args: tuple, kwargs: dict):
@@ -46,7 +49,7 @@ def progress(iterable: Iterable | None = None, *, desc: str = "", total: float |
     """A tqdm bar on a terminal, plain lines elsewhere, nothing when quiet or ``disable``; use like tqdm."""
     if _quiet or disable:
         return tqdm(iterable, total=total, disable=True)
-    if sys.stderr.isatty():
+    if terminal_bars():
         return tqdm(iterable, desc=desc, total=total, unit=unit, **tqdm_kwargs)
     return Lines(iterable, desc=desc, total=total, unit=unit)
 
