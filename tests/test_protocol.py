@@ -155,3 +155,20 @@ def test_the_report_shows_the_study_tables_and_the_gain_forgetting_figure(tmp_pa
     assert "Study" in html and "Paired on the same seeds and budget" in html
     assert "-0.080 ± 0.050 (n=3)" in html
     assert (out / "figures" / "study-gain-forgetting.png").stat().st_size > 10_000
+
+
+def test_a_diverged_sweep_run_loses_its_rate_and_the_study_goes_on(tmp_path, fakes, monkeypatch):
+    from langneurons.train.trainer import TrainingDiverged
+
+    def diverging(*, lr, **kwargs):
+        if lr == 1e-2:
+            raise TrainingDiverged("the loss became nan at step 2; lower --lr")
+        return fake_train(lr=lr, **kwargs)
+
+    monkeypatch.setattr(runner, "train", diverging)
+    monkeypatch.setitem(VALID, 1e-2, 1.0)  # it would have won on validation had it trained
+    out = tmp_path / "out"
+    runner.Experiment(_config(), out).run()
+    selection = json.loads((out / "study" / "selection.json").read_text())["neurons-mlt_Latn"]
+    assert selection["chosen"] == 1e-3 and selection["candidates"][1]["valid_loss"] is None
+    assert (out / "runs" / "neurons-mlt_Latn-lr0.01-s0" / runner.DIVERGED_FILE).is_file()

@@ -28,7 +28,7 @@ from ..adapters import detect, read_run
 from ..analysis import figure_formats
 from ..analysis.commands import analyze
 from ..core.atomic import read_json, write_json, write_text
-from ..core.errors import LangNeuronsError
+from ..core.errors import LangNeuronsError, first_line
 from ..core.locking import hold_lock
 from ..core.outputs import EXPERIMENT, claim, plain_name
 from ..core.progress import progress
@@ -42,11 +42,15 @@ from ..identify.record import record
 from ..identify.stats import load_stats_dir
 from ..report import report
 from ..train import train
+from ..train.trainer import TrainingDiverged
 from .config import ExperimentConfig
 from .dryrun import WEIGHTS, describe_plan, train_weight
 from .manifest import Manifest
 from .protocol import RunSpec, choose_lr, final_specs, summarize, sweep_specs
 from .validate import check_corpus
+
+DIVERGED_FILE = "diverged.json"
+"""Left in a sweep run whose loss became NaN or infinite: its rate counts as failed and the study goes on."""
 
 
 @dataclass
@@ -133,9 +137,16 @@ class Experiment:
         run = self.run_dir(spec.name)
         if (run / "DONE").is_file() and f"train:{spec.name}" not in self.manifest.steps:
             return [run / "DONE"]  # finished just before a kill, never recorded: keep it
-        train(model=c.model, method=spec.method, language=spec.target, out=str(run), corpus=c.corpus, dtype=c.dtype,
-              neurons=str(self.neurons_path) if spec.method in ("neurons", "random") else None, lr=spec.lr,
-              seed=spec.seed, overwrite=(run / "DONE").is_file(), **settings)
+        try:
+            train(model=c.model, method=spec.method, language=spec.target, out=str(run), corpus=c.corpus,
+                  dtype=c.dtype, neurons=str(self.neurons_path) if spec.method in ("neurons", "random") else None,
+                  lr=spec.lr, seed=spec.seed, overwrite=(run / "DONE").is_file(), **settings)
+        except TrainingDiverged as e:
+            if len(c.learning_rates(spec.method)) < 2 or spec.seed not in c.seeds[: c.sweep_seeds]:
+                raise  # not a sweep run, or nothing to choose instead: the study cannot go on with this method
+            print(f"{spec.name} diverged; its rate cannot be chosen ({first_line(e)})")
+            write_json(run / DIVERGED_FILE, {"error": str(e)})
+            return [run / DIVERGED_FILE]
         return [run / "DONE"]
 
     def _analyze(self, kind: str) -> list[Path]:
@@ -191,7 +202,8 @@ class Experiment:
         """Each (method, target)'s learning rate, chosen on the sweep runs' validation loss only."""
         losses = {}
         for spec in sweep_specs(self.config, self.targets()):
-            result = read_run(self.run_dir(spec.name)).get("result") or {}
+            run = self.run_dir(spec.name)
+            result = {} if (run / DIVERGED_FILE).is_file() else read_run(run).get("result") or {}
             losses[spec.name] = result.get("best_eval_loss")
         return {f"{m}-{t}": choose_lr(self.config, m, t, losses) for t in self.targets() for m in self.config.methods}
 

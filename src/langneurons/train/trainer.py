@@ -26,6 +26,10 @@ from .checkpoint import TRAINABLE_FILE, load_trainable
 from .hf_private import TrainableCheckpoints
 
 
+class TrainingDiverged(LangNeuronsError):
+    """The loss became NaN or infinite: the run stops unfinished (a sweep counts the rate as failed)."""
+
+
 class RunTrainer(TrainableCheckpoints):
     """The Trainer of ``langneurons train``: checkpoints of the trained parameters only, and a run that
     stops at the first non-finite loss."""
@@ -35,7 +39,7 @@ class RunTrainer(TrainableCheckpoints):
         leave it out of the logged average and go on training from broken weights)."""
         loss = super().training_step(model, inputs, num_items_in_batch)
         if not torch.isfinite(loss).all():
-            raise LangNeuronsError(self._diverged(float(loss.detach().float().mean())))
+            raise TrainingDiverged(self._diverged(float(loss.detach().float().mean())))
         return loss
 
     def _diverged(self, loss: float) -> str:
