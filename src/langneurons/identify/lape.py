@@ -184,6 +184,14 @@ def _total_params(pool: list[LanguageStats], given: int | None, needed: bool) ->
     return None
 
 
+def _probabilities(pool: list[LanguageStats], mode: str) -> torch.Tensor:
+    """``p[i, j, k]``: the share of language k's tokens on which neuron j of layer i is active (float32 in the
+    original code, float64 in the fixed mode)."""
+    over_zero = torch.stack([s.over_zero for s in pool], dim=-1)
+    n_tokens = torch.tensor([s.n_tokens for s in pool])
+    return over_zero / n_tokens if mode == "original" else over_zero.double() / n_tokens.double()
+
+
 def identify(
     stats: list[LanguageStats],
     *,
@@ -225,9 +233,7 @@ def identify(
     total = _total_params(pool, total_params, chosen is not None and chosen.percent is not None)
     target = chosen.neurons_for(per_neuron, total, num_layers * ffn_size) if chosen else None
 
-    over_zero = torch.stack([s.over_zero for s in pool], dim=-1)
-    n_tokens = torch.tensor([s.n_tokens for s in pool])
-    probs = over_zero / n_tokens if mode == "original" else over_zero.double() / n_tokens.double()
+    probs = _probabilities(pool, mode)
     index, t_filter = _select(probs, top_rate, filter_rate, mode)
     t_bar = _rank_value(probs.flatten(), activation_bar_ratio, "activation_bar_ratio").item()
     assigned = probs.reshape(-1, len(pool))[index] > t_bar  # [kept, K], kept in ascending entropy
