@@ -184,6 +184,14 @@ def _total_params(pool: list[LanguageStats], given: int | None, needed: bool) ->
     return None
 
 
+def _record_budget(params: dict, chosen, counts: dict[str, int], target, per_neuron, total) -> None:
+    """The budget and what each language got into ``params``; one warning when a language fell short."""
+    params.update(chosen.describe(counts, target, per_neuron, total))
+    message = shortfall_message(params)
+    if message:
+        warnings.warn(message, stacklevel=3)
+
+
 def _probabilities(pool: list[LanguageStats], mode: str) -> torch.Tensor:
     """``p[i, j, k]``: the share of language k's tokens on which neuron j of layer i is active (float32 in the
     original code, float64 in the fixed mode)."""
@@ -260,11 +268,8 @@ def identify(
         **({"mixed_settings": mixed} if mixed else {}),
     }
     if chosen is not None:
-        counts = {lang: int(assigned[:, k].sum()) for k, lang in enumerate(names)}
-        params.update(chosen.describe(counts, target, per_neuron, total))
-        message = shortfall_message(params)
-        if message:
-            warnings.warn(message, stacklevel=2)
+        _record_budget(params, chosen, {lang: int(assigned[:, k].sum()) for k, lang in enumerate(names)},
+                       target, per_neuron, total)
     corpus_keys = sorted({k for s in pool for k in s.metadata} - set(MODEL_KEYS) - NON_SETTING_KEYS)
     return NeuronSet(
         names,
