@@ -59,3 +59,11 @@ def test_bad_input_is_one_line(ws, capsys):
     assert main(["generate", "--model", str(model), "--prompt", "x", "--max-new-tokens", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+
+
+def test_a_missing_adapter_fails_before_anything_is_written(ws, tmp_path, capsys):
+    model, _ = ws
+    assert main(["generate", "--model", str(model), "--prompt", "x", "--with-base",
+                 "--adapter", str(tmp_path / "nothere")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("error: adapter ") and captured.err.count("\n") == 1

@@ -12,7 +12,7 @@ from typing import Literal
 
 import torch
 
-from .adapters import load_adapted
+from .adapters import detect, load_adapted
 from .core.errors import LangNeuronsError
 from .core.settings import checked
 from .corpus import language_name, normalize_language
@@ -77,14 +77,16 @@ def generate(
         raise LangNeuronsError("--temperature must be at least 0 and --top-p in (0, 1]; pass values in those ranges")
     text = render_prompt(prompt, template, source, target)
     chosen: list[str | None] = list(adapter or [])
+    for path in chosen:
+        detect(path).adapter()  # a missing or unfinished adapter fails before any model loads or text prints
     if with_base or not chosen:
         chosen.insert(0, None)
     outputs = {}
-    for adapter in chosen:
-        name = adapter or f"base ({model})"
+    for path in chosen:
+        name = path or f"base ({model})"
         if stream:
             print(f"=== {name} ===", flush=True)
-        tuned, tokenizer = load_adapted(model, adapter, dtype=dtype, device=device)
+        tuned, tokenizer = load_adapted(model, path, dtype=dtype, device=device)
         outputs[name] = _continue(tuned, tokenizer, text, max_new_tokens=max_new_tokens, temperature=temperature,
                                   top_p=top_p, seed=seed, stream=stream)
         if stream:
