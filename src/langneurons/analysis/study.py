@@ -57,8 +57,8 @@ def plot_gain_forgetting(study: Mapping, stem: str | Path) -> list[Path]:
                     ax.plot(*xy[name], "o", ms=11, mfc="none", mec="#555555")
                 ax.axvline(0, color="#999999", lw=0.8)
                 ax.set_title(f"{target}", fontsize=10)
+                ax.locator_params(axis="x", nbins=4)
                 ax.set_xlabel(f"forgetting: Δ bits/byte on {label}")
                 ax.set_ylabel(f"gain: −Δ bits/byte on {target}")
-        outside_legend(fig, axes[0], title="method (seeds)")
-        fig.suptitle("Target gain against forgetting (mean ± 95 % interval; ringed: Pareto front)", fontsize=10)
+        outside_legend(fig, axes[0], title="method (seeds)")  # what the bars and rings mean: the figure's caption
         return save_figure(fig, stem)
