@@ -13,7 +13,7 @@ from langneurons.evaluate.aggregate import mean_ci, paired
 from langneurons.evaluate.results import FORMAT
 from langneurons.experiment import runner
 from langneurons.experiment.config import ExperimentConfig
-from langneurons.experiment.protocol import choose_lr
+from langneurons.experiment.protocol import RunSpec, choose_lr, summarize
 
 TARGET = "mlt_Latn"
 
@@ -25,6 +25,17 @@ def test_the_interval_matches_a_hand_computation():
     assert (ci.low, ci.high) == pytest.approx((2 - 2.484138, 2 + 2.484138), rel=1e-6)
     one = mean_ci([0.7])
     assert one.half is None and one.format() == "0.700 (n=1)"
+
+
+def test_neurons_are_paired_against_every_other_method_random_first():
+    bpb = {"lora": [3.0, 3.2], "neurons": [3.1, 3.0], "random": [3.4, 3.3]}  # per seed 0, 1
+    specs = [RunSpec(m, TARGET, 1e-3, s, f"{m}-s{s}") for m in bpb for s in (0, 1)]
+    results = {s.name: {"metrics": {TARGET: {"bits_per_byte": bpb[s.method][s.seed]}}} for s in specs}
+    base = {"metrics": {TARGET: {"bits_per_byte": 4.0}}}
+    study = summarize(specs, results, {s.name: {} for s in specs}, base, [])
+    assert [(p["a"], p["b"]) for p in study["paired"]] == [("neurons", "random"), ("neurons", "lora")]
+    assert study["paired"][0]["difference"]["mean"] == pytest.approx(-0.3) and study["paired"][0]["a_lower"] == 2
+    assert study["paired"][1]["difference"]["mean"] == pytest.approx(-0.05) and study["paired"][1]["a_lower"] == 1
 
 
 def test_a_paired_comparison_uses_the_seeds_both_ran():
@@ -152,7 +163,7 @@ def test_the_report_shows_the_study_tables_and_the_gain_forgetting_figure(tmp_pa
     out = tmp_path / "out"
     runner.Experiment(_config(), out).run()
     html = report(str(out)).read_text()
-    assert "Study" in html and "Paired on the same seeds and budget" in html
+    assert "Study" in html and "Paired on the same seeds" in html and "neurons − random" in html
     assert "-0.080 ± 0.050 (n=3)" in html
     assert (out / "figures" / "study-gain-forgetting.png").stat().st_size > 10_000
 

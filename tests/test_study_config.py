@@ -79,4 +79,5 @@ def test_the_study_config_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_bible, 
     runs = sorted(p.name for p in (out / "runs").iterdir())
     assert len(runs) == len(study["methods"]) * (2 + len(study["seeds"]) - 1)  # 2 rates on seed 0, 2 more seeds
     assert NeuronSet.load(out / "neurons.safetensors").params["budget"] == study["identify"]["budget"]
-    assert "Paired on the same seeds and budget" in (out / "report.html").read_text()
+    assert {p["b"] for p in study_json["paired"]} == set(study["methods"]) - {"neurons"}
+    assert "Paired on the same seeds" in (out / "report.html").read_text()

@@ -120,12 +120,13 @@ def study_tables(study: Mapping) -> list[tuple[str, list[str], list[list[str]]]]
                    "(n = seeds); bits per byte: lower is better; chrF++ and accuracy: higher is better")
         tables.append((caption, header, body))
     if study["paired"]:
-        header = ["target", "scored on", "metric", "difference", "a lower on"]
-        body = [[p["target"], p["label"], readable_metric(p["metric"]), interval_text(p["difference"]),
-                 f"{p['a_lower']}/{len(p['seeds'])} seeds"] for p in study["paired"] if _shown(p["metric"])]
-        first = study["paired"][0]
-        caption = (f"Paired on the same seeds and budget: {first['a']} minus {first['b']}, mean ± "
-                   f"{study['confidence']:.0%} interval of the per-seed differences")
+        header = ["target", "compared", "scored on", "metric", "difference", "first lower on"]
+        body = [[p["target"], f"{p['a']} − {p['b']}", p["label"], readable_metric(p["metric"]),
+                 interval_text(p["difference"]), f"{p['a_lower']}/{len(p['seeds'])} seeds"]
+                for p in study["paired"] if _shown(p["metric"])]
+        caption = (f"Paired on the same seeds (random: also the same budget): the first method's change minus the "
+                   f"second's, mean ± {study['confidence']:.0%} interval of the per-seed differences; "
+                   "bits per byte: negative favours the first method")
         tables.append((caption, header, body))
     return tables
 

@@ -1,5 +1,6 @@
 """The study protocol: a learning-rate sweep per method and target, chosen on validation only, then every seed
-of the chosen rate scored on test and summarised as mean ± 95 % interval with paired comparisons.
+of the chosen rate scored on test and summarised as mean ± 95 % interval, with neurons paired against every other
+method on the same seeds (random first: the same budget, other neurons).
 
 Runs are named ``<method>-<target>`` with ``-lr<rate>`` when the method sweeps several rates and ``-s<seed>``
 when the study has several seeds, so a one-rate one-seed experiment (the demo) keeps its plain names.
@@ -84,9 +85,9 @@ def _deltas(run: Mapping[str, Any], base: Mapping[str, Any], labels: Sequence[st
 
 def summarize(specs: Sequence[RunSpec], results: Mapping[str, Mapping[str, Any]],
               training: Mapping[str, Mapping[str, Any]], base: Mapping[str, Any], forgetting: Sequence[str],
-              compare: tuple[str, str] = ("neurons", "random")) -> dict[str, Any]:
+              reference: str = "neurons") -> dict[str, Any]:
     """Mean ± interval per (method, target, label, metric) of the change against the base model, and the
-    paired difference of ``compare[0]`` minus ``compare[1]`` on the seeds both ran; ``training`` holds each
+    paired difference of ``reference`` minus each other method on the seeds both ran; ``training`` holds each
     run's ``AdapterInfo.training`` (share of the model trained, seconds)."""
     groups: dict[tuple[str, str], list[RunSpec]] = {}
     for spec in specs:
@@ -107,7 +108,7 @@ def summarize(specs: Sequence[RunSpec], results: Mapping[str, Mapping[str, Any]]
                      "runs": [s.name for s in members], "metrics": metrics,
                      "trainable_percent": _interval([x for x in shares if x is not None]),
                      "train_seconds": _interval([x for x in seconds if x is not None])})
-    return {"format": FORMAT, "confidence": CONFIDENCE, "rows": rows, "paired": _paired(per_seed, compare)}
+    return {"format": FORMAT, "confidence": CONFIDENCE, "rows": rows, "paired": _paired(per_seed, reference)}
 
 
 def _interval(values: list[float]) -> dict[str, Any] | None:
@@ -115,19 +116,22 @@ def _interval(values: list[float]) -> dict[str, Any] | None:
 
 
 def _paired(per_seed: Mapping[tuple[str, str], Mapping[int, dict[str, dict[str, float]]]],
-            compare: tuple[str, str]) -> list[dict[str, Any]]:
-    a_name, b_name = compare
-    out = []
-    for (method, target), a in per_seed.items():
-        b = per_seed.get((b_name, target))
-        if method != a_name or b is None:
-            continue
-        for label, metrics in next(iter(a.values())).items():
-            for metric in metrics:
-                found = paired({s: d[label][metric] for s, d in a.items() if metric in d[label]},
-                               {s: d[label][metric] for s, d in b.items() if metric in d.get(label, {})})
-                if found is not None:
-                    out.append({"a": a_name, "b": b_name, "target": target, "label": label, "metric": metric,
-                                **found.to_dict()})
-    return out
+            reference: str) -> list[dict[str, Any]]:
+    """``reference`` minus each other method, per target, label and metric; random first, then in study order."""
+    others = sorted(dict.fromkeys(m for m, _ in per_seed if m != reference), key=lambda m: m != "random")
+    targets = dict.fromkeys(t for m, t in per_seed if m == reference)
+    return [row for t in targets for other in others if (other, t) in per_seed
+            for row in _paired_rows(per_seed[reference, t], per_seed[other, t], reference, other, t)]
 
+
+def _paired_rows(a: Mapping[int, dict[str, dict[str, float]]], b: Mapping[int, dict[str, dict[str, float]]],
+                 a_name: str, b_name: str, target: str) -> list[dict[str, Any]]:
+    out = []
+    for label, metrics in next(iter(a.values())).items():
+        for metric in metrics:
+            found = paired({s: d[label][metric] for s, d in a.items() if metric in d[label]},
+                           {s: d[label][metric] for s, d in b.items() if metric in d.get(label, {})})
+            if found is not None:
+                out.append({"a": a_name, "b": b_name, "target": target, "label": label, "metric": metric,
+                            **found.to_dict()})
+    return out

@@ -9,7 +9,7 @@ Everything lands in one directory (``--out``, default ``experiments/<name>``)::
     runs/<method>-<language>[-lr<rate>][-s<seed>]/  training runs (``langneurons train``)
     results/<name>.json      evaluation results (``langneurons evaluate``), base first
     study/selection.json     each (method, target)'s learning rate, chosen on validation loss only
-    study/study.json, .md    mean ± 95 % interval over seeds per metric, paired neurons - random
+    study/study.json, .md    mean ± 95 % interval over seeds per metric, neurons paired against each other method
     analysis/<kind>.json     analyses with their figures
     report.html              the report
 
