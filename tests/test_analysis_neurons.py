@@ -45,6 +45,16 @@ def test_every_plot_is_written(tmp_path):
     assert len(paths) == 8 and all(p.stat().st_size > 1000 for p in paths)
 
 
+def test_the_deactivation_title_says_how_many_rows_peak_on_the_diagonal(tmp_path, monkeypatch):
+    from langneurons.analysis import neurons
+
+    titles = []
+    monkeypatch.setattr(neurons, "save_figure", lambda fig, stem: titles.append(fig.axes[0].get_title()) or [])
+    plot_deactivation({"languages": ["a", "b"], "matrix": [[1.0, 0.1], [0.2, 0.1]], "diag_minus_offdiag": 0.4},
+                      tmp_path / "d")
+    assert titles == ["Deactivation: diagonal largest in 1/2 rows\nmean diagonal − off-diagonal +0.400"]
+
+
 def test_bad_deactivation_matrix(tmp_path):
     with pytest.raises(LangNeuronsError, match="deactivation matrix"):
         plot_deactivation({"languages": ["a"], "matrix": [[1.0, 2.0]], "diag_minus_offdiag": 0.0}, tmp_path / "x")

@@ -100,8 +100,15 @@ def test_compare_reads_files_picks_the_base_run_and_writes_markdown(tmp_path, ca
         r = Results(tmp_path / f"{name}.json", _run(name, method), SETTINGS)
         r.put("intrinsic", "mlt_Latn", {"bits_per_byte": bpb})
         files.append(str(r.path))
+    neurons = Results(files[2], _run("neurons", "neurons"), SETTINGS)  # rewrites the file with a deactivation
+    neurons.put("intrinsic", "mlt_Latn", {"bits_per_byte": 1.2})
+    neurons.set_deactivation({"languages": ["a", "b", "c"], "matrix": [[1.0, 0.1, 0.0], [0.2, 0.1, 0.3],
+                                                                        [0.0, 0.0, 0.5]], "diag_minus_offdiag": 0.4})
+    neurons.save()
     table = compare(files, out=str(tmp_path / "cmp.md"))
     assert "| neurons | neurons | 1.2 (-0.8) |" in table
+    assert "neurons: deactivation diagonal is its row's largest change in 2 of 3 rows; diagonal minus off-diagonal " \
+           "+0.400 bits per byte." in table
     assert (tmp_path / "cmp.md").read_text().startswith("| run |")
     assert "| neurons |" in capsys.readouterr().out
     assert "| neurons | neurons | 1.2 (-0.6) |" in compare(files, base="lora")

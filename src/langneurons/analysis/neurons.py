@@ -134,6 +134,7 @@ def plot_deactivation(deactivation: dict, stem: str | Path, *, title: str | None
     if matrix.shape != (len(langs), len(langs)):
         raise LangNeuronsError(f"deactivation matrix is {matrix.shape} for {len(langs)} languages; "
                                "regenerate the evaluation results")
+    on_diagonal = int((matrix.argmax(axis=1) == np.arange(len(langs))).sum())
     size = max(3.8, 0.45 * len(langs) + 1.8)
     with style():
         fig, (ax,) = new_figure(width=size + 1.2, height=size)
@@ -141,5 +142,6 @@ def plot_deactivation(deactivation: dict, stem: str | Path, *, title: str | None
                 cbar_label=deactivation.get("metric", "change when deactivated"),
                 fmt=".2f" if len(langs) <= 12 else None)
         ax.set(xlabel="evaluated language", ylabel="neurons deactivated",
-               title=title or f"Deactivation (diagonal − off-diagonal: {deactivation['diag_minus_offdiag']:.3g})")
+               title=title or f"Deactivation: diagonal largest in {on_diagonal}/{len(langs)} rows\n"
+                              f"mean diagonal − off-diagonal {deactivation['diag_minus_offdiag']:+.3f}")
         return save_figure(fig, stem)

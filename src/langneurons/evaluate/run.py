@@ -24,7 +24,15 @@ from .deactivation import deactivation_matrix
 from .harness import builtin_tasks, require_lm_eval
 from .parallel_tasks import CONTINUATION_ITEMS, TRANSLATION_ITEMS
 from .planner import Job, Planner, Session, Skip, cap_bytes, held_out, plan_jobs
-from .results import Results, deactivation_table, is_base, load_results, markdown_table, seed_table
+from .results import (
+    Results,
+    deactivation_table,
+    diagonal_max,
+    is_base,
+    load_results,
+    markdown_table,
+    seed_table,
+)
 from .suites import ENGLISH, expand_suites
 
 
@@ -267,8 +275,10 @@ def compare(files: list[str], *, base: str | None = None, out: str | None = None
     table += f"\n{averaged}" if averaged else ""
     for r in runs:
         if r.get("deactivation"):
-            d = r["deactivation"]["diag_minus_offdiag"]
-            table += f"\n{r['run']['name']}: deactivation diagonal minus off-diagonal {d:+.4g} bits per byte."
+            d, rows = r["deactivation"], len(r["deactivation"]["languages"])
+            table += (f"\n{r['run']['name']}: deactivation diagonal is its row's largest change in "
+                      f"{len(diagonal_max(d))} of {rows} rows; diagonal minus off-diagonal "
+                      f"{d['diag_minus_offdiag']:+.3f} bits per byte.")
     print(table)
     if out:
         write_text(out, table if table.endswith("\n") else table + "\n")
