@@ -33,6 +33,7 @@ from ..core.errors import LangNeuronsError
 from ..core.progress import progress
 from ..models import decoder_layers, ffn_layers
 from .intrinsic import Window, batch_tensors, pad_id, plan_batches, takes_logits_to_keep
+from .results import peaks_on_diagonal
 
 NeuronIndices = Mapping[str, Sequence[torch.Tensor]]
 """language -> per layer the indices of that language's neurons."""
@@ -138,7 +139,7 @@ def _summary(langs: list[str], matrix: list[list[float]]) -> dict[str, Any]:
     n = len(langs)
     diag = sum(matrix[i][i] for i in range(n)) / n
     off = sum(matrix[i][j] for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
-    dominant = [langs[i] for i, row in enumerate(matrix) if max(range(n), key=row.__getitem__) == i]
+    dominant = peaks_on_diagonal(langs, matrix)
     return {"diag_minus_offdiag": diag - off, "diagonal_max_rows": len(dominant), "diagonal_max": dominant}
 
 

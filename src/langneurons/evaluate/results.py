@@ -262,13 +262,17 @@ def method_table(
     return "\n".join(lines) + "\n"
 
 
-def diagonal_max(result: dict[str, Any]) -> list[str]:
-    """The zeroed languages whose row has its largest change on the diagonal (recomputed for older files)."""
-    langs, matrix = result["languages"], result["matrix"]
-    if "diagonal_max" in result:
-        return list(result["diagonal_max"])
+def peaks_on_diagonal(langs: list[str], matrix: list[list[float]]) -> list[str]:
+    """The zeroed languages whose row has its largest change on the diagonal (the first maximum on ties)."""
     return [lang for i, (lang, row) in enumerate(zip(langs, matrix, strict=True))
             if max(range(len(row)), key=row.__getitem__) == i]
+
+
+def diagonal_max(result: dict[str, Any]) -> list[str]:
+    """:func:`peaks_on_diagonal` of a deactivation result, as stored (recomputed for older files)."""
+    if "diagonal_max" in result:
+        return list(result["diagonal_max"])
+    return peaks_on_diagonal(result["languages"], result["matrix"])
 
 
 def deactivation_table(result: dict[str, Any]) -> str:
