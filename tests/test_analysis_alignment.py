@@ -40,11 +40,23 @@ def test_identical_inputs_align_perfectly(model):
 def test_scores_on_known_vectors():
     source = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
     target = torch.tensor([[[0.0, 2.0], [3.0, 0.0]]])  # each text is closer to the other's translation
-    scores = alignment_scores(source, target)
+    scores = alignment_scores(source, target, centre=False)
     assert {k: scores[k] for k in ("parallel_cosine", "nonparallel_cosine", "retrieval_top1")} == {
         "parallel_cosine": [0.0], "nonparallel_cosine": [1.0], "retrieval_top1": [0.0]}
-    half = alignment_scores(source, torch.tensor([[[1.0, 0.0], [1.0, 0.0]]]))
+    half = alignment_scores(source, torch.tensor([[[1.0, 0.0], [1.0, 0.0]]]), centre=False)
     assert half["retrieval_top1"] == [0.5] and half["parallel_cosine"] == [0.5]
+
+
+def test_centring_removes_a_shared_offset_that_hides_the_translations():
+    g = torch.Generator().manual_seed(1)
+    meaning = torch.randn(1, 40, 16, generator=g, dtype=torch.float64)
+    source = meaning + 0.3 * torch.randn(1, 40, 16, generator=g, dtype=torch.float64) + 20 * torch.randn(16, generator=g)
+    target = meaning + 0.3 * torch.randn(1, 40, 16, generator=g, dtype=torch.float64) + 20 * torch.randn(16, generator=g)
+    raw, centred = alignment_scores(source, target, centre=False), alignment_scores(source, target)
+    assert raw["parallel_cosine"][0] - raw["nonparallel_cosine"][0] < 0.05  # the offsets dominate every cosine
+    assert centred["retrieval_top1"] == [1.0] and centred["nonparallel_cosine"][0] < 0.1
+    shifted = alignment_scores(source + 5.0, target - 3.0)
+    assert shifted["parallel_cosine"] == pytest.approx(centred["parallel_cosine"])  # blind to each side's offset
 
 
 def test_padding_and_batching_do_not_change_states(model):
@@ -121,8 +133,8 @@ def test_intervals_against_a_hand_computation():
     g = torch.Generator().manual_seed(0)
     source, target = torch.randn(2, 5, 3, generator=g), torch.randn(2, 5, 3, generator=g)
     scores = alignment_scores(source, target)
-    a = torch.nn.functional.normalize(source[1].double(), dim=-1)
-    b = torch.nn.functional.normalize(target[1].double(), dim=-1)
+    a = torch.nn.functional.normalize(source[1].double() - source[1].double().mean(0), dim=-1)
+    b = torch.nn.functional.normalize(target[1].double() - target[1].double().mean(0), dim=-1)
     parallel = [float(a[i] @ b[i]) for i in range(5)]
     nonparallel = [sum(float(a[i] @ b[j]) for j in range(5) if j != i) / 4 for i in range(5)]
     for values, mean, half in ((parallel, "parallel_cosine", "parallel_cosine_half"),

@@ -168,7 +168,12 @@ def test_alignment_samples_max_pairs_and_measures_a_run_on_its_own_target(models
     for model in result["models"].values():
         assert model["max_pairs"] == 3 and {r["pairs"] for r in model["languages"].values()} == {3}
         assert all(len(r["retrieval_top1_low"]) == 3 for r in model["languages"].values())
-    assert result["settings"]["max_pairs"] == 3
+    assert result["settings"]["max_pairs"] == 3 and result["settings"]["centre"] is True
+    assert all(model["centred"] for model in result["models"].values())
+    raw = analyze(kind="alignment", model=str(models[0]), languages=["mt"], corpus=str(corpus), split="train",
+                  max_pairs=3, centre=False, out=str(tmp_path / "raw"))["models"]["base"]
+    centred = result["models"]["base"]["languages"]["mlt_Latn"]["parallel_cosine"]
+    assert not raw["centred"] and raw["languages"]["mlt_Latn"]["parallel_cosine"] != pytest.approx(centred)
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text(json.dumps({"language": "mlt_Latn", "method": "neurons"}))

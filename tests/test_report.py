@@ -149,17 +149,18 @@ def test_saved_analyses_stand_in_for_missing_raw_inputs(tmp_path):
 
 def test_alignment_table_has_pairs_and_intervals_and_reads_files_without_them(experiment, tmp_path):
     page = (experiment / "report.html").read_text(encoding="utf-8")
-    assert "95 % interval" in page and "pairs" in page and "Wilson" in page
+    assert "95 % interval" in page and "pairs" in page and "Wilson" in page and "states centred" in page
     root = Path(shutil.copytree(experiment, tmp_path / "old"))
     shutil.rmtree(root / "figures")
     path = root / "analysis" / "alignment.json"
     analysis = json.loads(path.read_text())
     kept = ("pairs", "parallel_cosine", "nonparallel_cosine", "retrieval_top1")
     for model in analysis["models"].values():  # as written before intervals were recorded
-        model.pop("max_pairs", None), model.pop("intervals", None)
+        model.pop("max_pairs", None), model.pop("intervals", None), model.pop("centred", None)
         model["languages"] = {lang: {k: r[k] for k in kept} for lang, r in model["languages"].items()}
     path.write_text(json.dumps(analysis))
-    assert "best retrieval (%)" in report(str(root)).read_text(encoding="utf-8")
+    old = report(str(root)).read_text(encoding="utf-8")
+    assert "best retrieval (%)" in old and "raw mean-pooled states" in old
 
 
 def test_deactivation_table_says_what_it_found(page):

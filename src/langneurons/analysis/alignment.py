@@ -5,6 +5,11 @@ each target language is compared with a pivot (English by default) on parallel t
 of parallel pairs against non-parallel pairs, and how often a text's nearest neighbour among the
 pivot's texts is its own translation (top-1 retrieval, both directions averaged).
 
+Each language's states are centred first (its mean over the compared texts subtracted, per layer), as in
+Libovický et al. (2020): a decoder's mean-pooled states share a large common direction and a per-language
+offset, so raw cosines sit near 1 for every pair and retrieval is at chance; centring keeps what differs
+between texts of one language, which is what a translation should share. ``centre=False`` gives raw values.
+
 Every number comes with a 95 % interval over the pairs: for the cosines a Student-t interval over the
 pairs (a pair's non-parallel value is the mean cosine of its text with every other translation, so the
 mean of those is the overall non-parallel mean), for retrieval a Wilson interval over the ``2 x pairs``
@@ -102,11 +107,15 @@ def wilson(successes: float, trials: int) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def alignment_scores(source: torch.Tensor, target: torch.Tensor) -> dict[str, list[float]]:
+def _unit(states: torch.Tensor, centre: bool) -> torch.Tensor:
+    states = states.double()
+    return torch.nn.functional.normalize(states - states.mean(1, keepdim=True) if centre else states, dim=-1)
+
+
+def alignment_scores(source: torch.Tensor, target: torch.Tensor, *, centre: bool = True) -> dict[str, list[float]]:
     """Per layer: parallel vs non-parallel cosine and top-1 retrieval with their intervals (see the module
-    docstring), for row-aligned ``[layers, n, hidden]``."""
-    a = torch.nn.functional.normalize(source.double(), dim=-1)
-    b = torch.nn.functional.normalize(target.double(), dim=-1)
+    docstring), for row-aligned ``[layers, n, hidden]``; ``centre`` subtracts each side's mean text first."""
+    a, b = _unit(source, centre), _unit(target, centre)
     sims = a @ b.transpose(1, 2)  # [layers, n, n]; the diagonal holds the parallel pairs
     n = sims.shape[-1]
     eye = torch.eye(n, dtype=torch.bool)
@@ -155,6 +164,7 @@ def alignment(
     batch_size: int = 8,
     max_length: int = 128,
     max_pairs: int | None = 500,
+    centre: bool = True,
 ) -> dict:
     """Measure how well each language's hidden states align with the pivot's, layer by layer.
 
@@ -169,9 +179,11 @@ def alignment(
             only costs time).
         max_pairs: Pairs compared per language at most (``None``: all); a larger split is sampled by
             :func:`spread_sample`, the same ids for every model.
+        centre: Subtract each language's mean state over its compared texts before comparing (see the module
+            docstring); ``False`` compares raw states.
 
     Returns:
-        A JSON-able dict with ``max_pairs``, ``intervals`` (how they are computed) and, per language,
+        A JSON-able dict with ``max_pairs``, ``centred``, ``intervals`` (how they are computed) and, per language,
         ``pairs`` and per-layer lists ``parallel_cosine``, ``nonparallel_cosine``, ``retrieval_top1``
         (index 0 = the embedding output) and their intervals (see :func:`alignment_scores`).
     """
@@ -196,9 +208,9 @@ def alignment(
         states = embed_texts(model, tokenizer, [parallel[lang][i] for i in ids],
                              batch_size=batch_size, max_length=max_length)
         results[lang] = {"pairs": len(ids),
-                         **alignment_scores(states, pivot_states[:, [position[i] for i in ids]])}
+                         **alignment_scores(states, pivot_states[:, [position[i] for i in ids]], centre=centre)}
     return {"kind": "alignment", "model": model_id(model), "pivot": pivot, "max_pairs": max_pairs,
-            "intervals": INTERVALS, "num_layers": pivot_states.shape[0], "languages": results}
+            "centred": centre, "intervals": INTERVALS, "num_layers": pivot_states.shape[0], "languages": results}
 
 
 def mean_over_languages(result: dict, metric: str, languages: Sequence[str] | None = None) -> np.ndarray:
@@ -268,7 +280,8 @@ def plot_alignment(results: Mapping[str, dict], stem: str | Path, *, title: str 
                 _draw(ax_ret, layers, 100 * mean_over_languages(result, "retrieval_top1", langs),
                       None if bounds is None else (100 * bounds[0], 100 * bounds[1]), color=color, label=label)
             pairs = pairs_text(first if langs is None else next(iter(chosen.values())), langs)
-            ax_cos.set(xlabel="layer (0 = embeddings)", ylabel="mean cosine similarity",
+            ax_cos.set(xlabel="layer (0 = embeddings)",
+                       ylabel="mean cosine similarity" + (" (centred)" if first.get("centred") else ""),
                        title=f"{name}: similarity to {first['pivot']}, parallel (—) vs not (- -)")
             ax_ret.set(xlabel="layer (0 = embeddings)", ylabel="top-1 retrieval (%)", ylim=(0, 102),
                        title=f"{name}: retrieval of the translation ({pairs} pairs)")

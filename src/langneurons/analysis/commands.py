@@ -77,7 +77,7 @@ def _own_languages(path: str, languages: list[str]) -> list[str]:
     return own or languages
 
 
-def _alignment(model, paths, languages, pivot, corpus, split, max_pairs, out: Path) -> tuple[dict, list[Path]]:
+def _alignment(model, paths, languages, pivot, corpus, split, max_pairs, centre, out: Path) -> tuple[dict, list[Path]]:
     from ..corpus import load_corpus, normalize_language
 
     if not languages:
@@ -91,10 +91,11 @@ def _alignment(model, paths, languages, pivot, corpus, split, max_pairs, out: Pa
     parallel = {lang: source.parallel(lang, split) for lang in dict.fromkeys([pivot, *languages])}
     own = {label: _own_languages(path, languages) for label, (path, _) in paths.items()}
     base, tokenizer = load_model(model)
-    results = {"base": alignment(base, tokenizer, parallel, pivot=pivot, languages=languages, max_pairs=max_pairs)}
+    common = {"pivot": pivot, "max_pairs": max_pairs, "centre": centre}
+    results = {"base": alignment(base, tokenizer, parallel, languages=languages, **common)}
     for label, (path, is_adapter) in paths.items():
-        results[label] = alignment(load_tuned(model, path, adapter=is_adapter), tokenizer, parallel, pivot=pivot,
-                                   languages=own[label], max_pairs=max_pairs)
+        results[label] = alignment(load_tuned(model, path, adapter=is_adapter), tokenizer, parallel,
+                                   languages=own[label], **common)
     figures = plot_alignment(results, out / "alignment")
     for label, result in results.items():
         best = max(range(result["num_layers"]), key=lambda i: _mean(result, "retrieval_top1", i))
@@ -147,6 +148,7 @@ def analyze(
     corpus: str = "udhr",
     split: str = "test",
     max_pairs: int = 500,
+    centre: bool = True,
     out: str,
 ) -> dict:
     """Check one of the paper's mechanistic claims on any model and method; write JSON and figures to ``out``.
@@ -168,6 +170,8 @@ def analyze(
         max_pairs: Alignment compares at most this many pairs per language, an evenly spread sample of the
             split's ids, the same for every model (0: every pair); a fine-tuned run is measured on its own
             target language only, when it records one.
+        centre: Alignment compares each language's states after subtracting their mean over the compared texts
+            (without it, a shared direction and a per-language offset swamp every cosine).
         out: Output directory; receives ``<kind>.json`` and PNG/SVG figures.
     """
     out_dir = claim(out, ANALYSIS, inputs=[adapter, tuned, neurons, *(runs or [])])
@@ -177,7 +181,7 @@ def analyze(
     if kind == "weights":
         data, figures = _weights(model, paths, out_dir)
     elif kind == "alignment":
-        data, figures = _alignment(model, paths, languages, pivot, corpus, split, max_pairs or None, out_dir)
+        data, figures = _alignment(model, paths, languages, pivot, corpus, split, max_pairs or None, centre, out_dir)
     elif kind == "neurons":
         data, figures = _neurons(neurons, languages, out_dir)
     elif kind == "training":
@@ -185,7 +189,8 @@ def analyze(
     else:
         raise LangNeuronsError(f"unknown analysis {kind!r}; use weights, alignment, neurons or training")
     settings = {"kind": kind, "model": model, "adapter": adapter, "tuned": tuned, "neurons": neurons, "runs": runs,
-                "languages": languages, "pivot": pivot, "corpus": corpus, "split": split, "max_pairs": max_pairs}
+                "languages": languages, "pivot": pivot, "corpus": corpus, "split": split, "max_pairs": max_pairs,
+                "centre": centre}
     result = {"format": FORMAT, **data, "kind": kind, "settings": settings, "versions": versions(),
               "figures": [p.name for p in figures]}
     write_json(out_dir / f"{kind}.json", result)

@@ -196,8 +196,11 @@ def _alignment_items(experiment: Path, figures: Path) -> list[Item]:
     pivot = next(iter(models.values()))["pivot"]
     pairs = sorted({row[2] for row in rows})
     sample = f"{pairs[0]}" if len(pairs) == 1 else f"{pairs[0]}–{pairs[-1]}"
+    states = ("each language's states centred (its mean over the compared texts subtracted)"
+              if next(iter(models.values())).get("centred") else "raw mean-pooled states")
     return [FigureItem(drawn,
-                       f"Cosine similarity to {pivot} of parallel (solid) and non-parallel (dashed) texts, and top-1 "
+                       f"Cosine similarity to {pivot} of parallel (solid) and non-parallel (dashed) texts ({states}), "
+                       "and top-1 "
                        "retrieval of the translation, per layer; higher and further apart = better aligned. Bands: "
                        f"95 % intervals over the pairs (Student-t for the cosines, Wilson for retrieval). Sample: "
                        f"{sample} translation pairs per language, {len(models)} models."),
