@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--max-bytes", type=int, default=500, help="held-out UDHR bytes scored per language")
     parser.add_argument("--window", type=int, default=512)
     parser.add_argument("--bible-tokens", type=int, default=200_000, help="Bible tokens recorded per language (0: skip)")
+    parser.add_argument("--only", nargs="*", help="compute only these selections (the others are reported if done)")
     args = parser.parse_args()
 
     from langneurons.core.atomic import write_json, write_text
@@ -138,6 +139,8 @@ def main() -> None:
              "bits/byte |", "|---|---:|---:|---:|---|---|---:|"]
     for name, build in selections(args, udhr_stats, bible_stats, LANGUAGES).items():
         path = out / f"{name}.json"
+        if not path.is_file() and args.only is not None and name not in args.only:
+            continue
         if not path.is_file():
             write_json(path, deactivation_matrix(model, tokenizer, build(), texts, window=args.window))
         lines += summary_rows(name, json.loads(path.read_text()))
