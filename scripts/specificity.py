@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 LANGUAGES = [
@@ -102,9 +102,14 @@ def summary_rows(name: str, result: dict) -> list[str]:
         per_script[script_of(lang)][1] += 1
     scripts = ", ".join(f"{s} {h}/{n}" for s, (h, n) in sorted(per_script.items()))
     misses = ", ".join(f"{lang} ({base[lang]:.2f})" for lang in sorted(set(langs) - hits, key=base.get))
-    median = sorted(base.values())[len(base) // 2]
+    ranked = sorted(langs, key=base.get)
+    known, unknown = ranked[: len(ranked) // 2], ranked[len(ranked) // 2 :]
+    halves = f"{len(hits & set(known))}/{len(known)} \\| {len(hits & set(unknown))}/{len(unknown)}"
+    hurt = Counter(langs[max(range(len(langs)), key=row.__getitem__)]
+                   for lang, row in zip(langs, result["matrix"], strict=True) if lang not in hits)
+    most_hurt = ", ".join(f"{lang} {n}" for lang, n in hurt.most_common(3))
     return [f"| {name} | {len(hits)} / {len(langs)} | {result['diag_minus_offdiag']:+.3f} | "
-            f"{sum(result['neurons']) // len(langs)} | {scripts} | {misses or '-'} | {median:.2f} |"]
+            f"{sum(result['neurons']) // len(langs)} | {halves} | {scripts} | {most_hurt or '-'} | {misses or '-'} |"]
 
 
 def main() -> None:
@@ -135,8 +140,9 @@ def main() -> None:
     udhr = load_corpus("udhr")
     texts = {lang: cap_bytes(udhr.texts(lang, "test"), args.max_bytes) for lang in LANGUAGES}
     lines = ["| selection | diagonal is the row maximum | mean diagonal - off-diagonal (bits/byte) | neurons per "
-             "language | by script (hits/languages) | misses (base bits/byte), best known first | median base "
-             "bits/byte |", "|---|---:|---:|---:|---|---|---:|"]
+             "language | hits: best-known half \\| worst-known half (by base bits/byte) | by script "
+             "(hits/languages) | hurt most instead (misses) | misses (base bits/byte), best known first |",
+             "|---|---:|---:|---:|---:|---|---|---|"]
     for name, build in selections(args, udhr_stats, bible_stats, LANGUAGES).items():
         path = out / f"{name}.json"
         if not path.is_file() and args.only is not None and name not in args.only:
