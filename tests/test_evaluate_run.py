@@ -55,11 +55,12 @@ def setup(monkeypatch, tiny_llama):
 
     monkeypatch.setattr("langneurons.corpus.load_corpus", lambda spec: FakeCorpus(), raising=False)
     monkeypatch.setattr(run_module, "load_adapted", fake_load)
+    monkeypatch.setattr(run_module, "model_config", lambda model: tiny_llama.config)
     return calls
 
 
 def _evaluate(out, **kw):
-    kw = {"model": "tiny", "languages": ["aaa_Latn", "eng_Latn"], "out": str(out), "max_gen_toks": 8, **kw}
+    kw = {"model": "tiny", "languages": ["aaa_Latn", "eng_Latn"], "out": str(out), "max_gen_toks": 8, "window": 256, **kw}
     return evaluate(**kw)
 
 
@@ -129,6 +130,8 @@ def test_bad_input_is_a_one_line_error(setup, tmp_path):
         _evaluate(tmp_path / "r.json", adapter=str(tmp_path / "missing"))
     with pytest.raises(LangNeuronsError, match="--max-bytes must be 0 \\(no cap\\) or more, not -5"):
         _evaluate(tmp_path / "r.json", max_bytes=-5)
+    with pytest.raises(LangNeuronsError, match="--window 100000 exceeds the model's .* positions"):
+        _evaluate(tmp_path / "r.json", window=100_000)
     assert setup == [] and not list(tmp_path.iterdir())
 
 
@@ -199,6 +202,7 @@ def test_deactivation_suite_reads_a_neuron_set_file(monkeypatch, tmp_path):
     model = language_neuron_model(tok)
     monkeypatch.setattr("langneurons.corpus.load_corpus", lambda spec: FakeCorpus())
     monkeypatch.setattr(run_module, "load_adapted", lambda *a, **k: (model, tok))
+    monkeypatch.setattr(run_module, "model_config", lambda _: model.config)
     neurons = {k: v for k, v in language_neurons().items() if k in ("aaa_Latn", "bbb_Latn")}
     path = tmp_path / "set.safetensors"
     neuron_set(neurons).save(path)
@@ -269,7 +273,7 @@ def test_a_training_run_of_any_method_is_evaluated_in_memory(tmp_path):
     train(model=model_dir, method="ffn", language="mt", corpus=corpus, out=str(run), max_steps=2, window=32,
           batch_size=2, eval_steps=2, max_tokens=256, max_eval_tokens=64, lr=1e-2)  # fmt: skip
     common = {"model": model_dir, "languages": ["mt"], "corpus": corpus, "suites": ["intrinsic"]}
-    common |= {"forgetting": False}
+    common |= {"forgetting": False, "window": 64}
     base_out = str(tmp_path / "base.json")
     base = evaluate(out=base_out, **common)
     tuned = evaluate(adapter=str(run), out=str(tmp_path / "ffn.json"), baseline=base_out, **common)

@@ -17,9 +17,9 @@ from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
 from ..core.outputs import TABLE, claim, results_of
 from ..core.progress import progress
-from ..core.settings import checked, stride_or_default
+from ..core.settings import check_fits, checked, stride_or_default
 from ..corpus.hub import hub_offline
-from ..models import resolve_model
+from ..models import model_config, resolve_model
 from .deactivation import deactivation_matrix
 from .harness import builtin_tasks, require_lm_eval
 from .parallel_tasks import CONTINUATION_ITEMS, TRANSLATION_ITEMS
@@ -158,6 +158,7 @@ def evaluate(
     english = _forgetting_corpus(src, forgetting, forgetting_corpus)
     nset = _neuron_set(neurons, suites)
     tasks = _check_tasks(tasks or [])
+    check_fits(window, model_config(model))
     pivot = normalize_language(pivot)
     settings = {
         "model": model, "model_files": files_stamp(resolve_model(model)), "adapter": adapter,

@@ -4,6 +4,7 @@ from .embedded import DEFAULT_MODEL, EMBEDDED_MODELS, cache_dir, embedded_model_
 from .loading import (
     load_model,
     load_tokenizer,
+    model_config,
     model_fingerprint,
     model_id,
     model_shape,
@@ -37,6 +38,7 @@ __all__ = [
     "ffn_spec",
     "load_model",
     "load_tokenizer",
+    "model_config",
     "model_fingerprint",
     "model_id",
     "model_shape",

@@ -155,16 +155,23 @@ def model_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:16]
 
 
-def model_shape(model: str) -> tuple[FFNShape, int]:
-    """A model's FFN shape and parameter count from its config (built on the meta device, no weights)."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+def model_config(model: str) -> Any:
+    """A model's config, read without its weights (for checks before any compute)."""
+    from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(resolve_model(model))
+        return AutoConfig.from_pretrained(resolve_model(model))
     except (OSError, ValueError) as e:
         raise LangNeuronsError(
             f"cannot read the config of model {model!r}; give a local directory or hub id"
         ) from e
+
+
+def model_shape(model: str) -> tuple[FFNShape, int]:
+    """A model's FFN shape and parameter count from its config (built on the meta device, no weights)."""
+    from transformers import AutoModelForCausalLM
+
+    config = model_config(model)
     ffn_spec(config)
     with torch.device("meta"):
         meta_model = AutoModelForCausalLM.from_config(config)
