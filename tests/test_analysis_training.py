@@ -22,6 +22,20 @@ def test_plot_is_written(tmp_path):
     assert all(p.stat().st_size > 1000 for p in paths) and len(paths) == 2
 
 
+def test_many_runs_keep_distinct_lines(tmp_path, monkeypatch):
+    from langneurons.analysis import training
+    from langneurons.analysis.plots import PALETTE
+
+    labels = ["base", *(f"run{i}" for i in range(len(PALETTE) + 4))]
+    curves = training_curves({label: log_history(2.0 + i / 10) for i, label in enumerate(labels)})
+    drawn = []
+    monkeypatch.setattr(training, "save_figure", lambda fig, stem: drawn.append(fig) or [])
+    plot_training(curves, tmp_path / "training")
+    lines = [line for line in drawn[0].axes[0].get_lines() if line.get_label() in labels]
+    assert len(lines) == len(labels)
+    assert len({(line.get_color(), line.get_linestyle()) for line in lines}) == len(labels)
+
+
 def test_missing_and_bad_runs(tmp_path):
     with pytest.raises(LangNeuronsError, match="has no log_history.json"):
         training_curves([tmp_path / "absent"])

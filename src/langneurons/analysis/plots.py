@@ -101,6 +101,17 @@ def method_colors(labels: Sequence[str]) -> dict[str, str]:
     return colors
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def method_lines(labels: Sequence[str]) -> dict[str, dict[str, str]]:
+    """A colour and a line style per label: once the palette is used up, the colours come back with another
+    dash, so that up to ``4 x len(PALETTE)`` lines stay distinguishable."""
+    colors, runs = method_colors(labels), [label for label in labels if label != "base"]
+    dash = {label: LINE_STYLES[(i // len(PALETTE)) % len(LINE_STYLES)] for i, label in enumerate(runs)}
+    return {label: {"color": colors[label], "linestyle": dash.get(label, "-")} for label in labels}
+
+
 def outside_legend(fig: Figure, ax, *, title: str | None = None) -> None:
     """One legend for the figure, right of the panels, so it never covers data."""
     handles, labels = ax.get_legend_handles_labels()

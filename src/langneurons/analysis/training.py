@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from ..adapters.detect import RUN_FILE, read_run
 from ..core.atomic import read_json
 from ..core.errors import LangNeuronsError
-from .plots import method_colors, new_figure, outside_legend, save_figure, style
+from .plots import method_lines, new_figure, outside_legend, save_figure, style
 
 LOG_FILE = "log_history.json"
 
@@ -73,15 +73,15 @@ def training_curves(runs: Mapping[str, Sequence[dict]] | Sequence[str | Path]) -
 
 def plot_training(curves: dict, stem: str | Path, *, title: str | None = None) -> list[Path]:
     """Training loss (left) and validation loss (right) of all runs, one colour per method."""
-    colors = method_colors(list(curves["runs"]))
+    lines = method_lines(list(curves["runs"]))
     with style():
         fig, (ax_train, ax_eval) = new_figure(1, 2, width=9.6, height=3.6, sharey=True)
         for label, run in curves["runs"].items():
-            color = colors[label]
+            color = lines[label]["color"]
             few = len(run["train"]["step"]) < 8  # a short run's few points stay visible as points
-            ax_train.plot(run["train"]["step"], run["train"]["loss"], color=color, label=label, alpha=0.9,
+            ax_train.plot(run["train"]["step"], run["train"]["loss"], **lines[label], label=label, alpha=0.9,
                           marker="o" if few else None)
-            ax_eval.plot(run["eval"]["step"], run["eval"]["loss"], color=color, marker="o", label=label)
+            ax_eval.plot(run["eval"]["step"], run["eval"]["loss"], **lines[label], marker="o", label=label)
             if run["best_eval"]:
                 ax_eval.scatter([run["best_eval"]["step"]], [run["best_eval"]["loss"]], s=60, marker="*",
                                 color=color, zorder=3, edgecolors="black", linewidths=0.5)
