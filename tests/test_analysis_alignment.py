@@ -143,8 +143,8 @@ def test_intervals_against_a_hand_computation():
         sd = (sum((v - m) ** 2 for v in values) / 4) ** 0.5
         assert scores[mean][1] == pytest.approx(m)
         assert scores[half][1] == pytest.approx(2.7764451 * sd / 5**0.5)  # t(0.975, 4 degrees of freedom)
-    hits = scores["retrieval_top1"][1] * 10
-    assert (scores["retrieval_top1_low"][1], scores["retrieval_top1_high"][1]) == pytest.approx(wilson(hits, 10))
+    per_pair = scores["retrieval_top1"][1] * 5  # both directions averaged per pair: the pairs are the trials
+    assert (scores["retrieval_top1_low"][1], scores["retrieval_top1_high"][1]) == pytest.approx(wilson(per_pair, 5))
 
 
 def test_wilson_interval_known_values():

@@ -12,8 +12,9 @@ between texts of one language, which is what a translation should share. ``centr
 
 Every number comes with a 95 % interval over the pairs: for the cosines a Student-t interval over the
 pairs (a pair's non-parallel value is the mean cosine of its text with every other translation, so the
-mean of those is the overall non-parallel mean), for retrieval a Wilson interval over the ``2 x pairs``
-trials (both directions; the two directions of one pair are not independent, so it is a little narrow).
+mean of those is the overall non-parallel mean), for retrieval a Wilson interval with the pairs as trials
+(a pair scores 0, 1/2 or 1 over its two directions; they are not independent, so counting them as
+``2 x pairs`` trials would make the interval too narrow).
 A split with more pairs than ``max_pairs`` is sampled by id, evenly spread over the split, the same for
 every model.
 """
@@ -87,7 +88,8 @@ def embed_texts(
 
 CONFIDENCE = 0.95
 INTERVALS = ("95 % intervals over the pairs: Student-t for the cosines (parallel_cosine_half, "
-             "nonparallel_cosine_half), Wilson over 2 x pairs retrieval trials (retrieval_top1_low/high)")
+             "nonparallel_cosine_half), Wilson with the pairs as trials, both directions averaged per pair "
+             "(retrieval_top1_low/high)")
 
 
 def t_half_width(values: torch.Tensor) -> list[float]:
@@ -123,7 +125,7 @@ def alignment_scores(source: torch.Tensor, target: torch.Tensor, *, centre: bool
     nonparallel = sims.masked_select(~eye).view(sims.shape[0], n, n - 1).mean(-1)  # per pair, over its row
     truth = torch.arange(n)
     hits = (sims.argmax(-1) == truth).double().sum(-1) + (sims.argmax(-2) == truth).double().sum(-1)
-    bounds = [wilson(float(h), 2 * n) for h in hits]
+    bounds = [wilson(float(h) / 2, n) for h in hits]
     return {
         "parallel_cosine": parallel.mean(-1).tolist(),
         "nonparallel_cosine": nonparallel.mean(-1).tolist(),

@@ -205,7 +205,7 @@ def _alignment_items(experiment: Path, figures: Path) -> list[Item]:
                        f"95 % intervals over the pairs (Student-t for the cosines, Wilson for retrieval). Sample: "
                        f"{sample} translation pairs per language, {len(models)} models."),
             TableItem(f"Alignment per model and language ({sample} translation pairs per language; intervals: 95 %, "
-                      "Wilson over both retrieval directions)",
+                      "Wilson with the pairs as trials, both directions averaged)",
                       ["model", "language", "pairs", "best retrieval (%)", "95 % interval", "at layer",
                        "mean cosine gap", "largest gap at layer", "mean ± of the parallel cosine"], rows)]
 
