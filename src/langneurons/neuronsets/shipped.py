@@ -1,7 +1,10 @@
-"""Neuron sets that ship with the package: LAPE over every complete UDHR language, per embedded model.
+"""Neuron sets that ship with the package, per embedded model, in variants.
 
-``neuron_sets/manifest.json`` lists each file with the model, its weight fingerprint, the pool, the
-selection parameters, the corpus version and the tokens per language; ``langneurons neurons build``
+``udhr450`` (the default) is LAPE at top_rate 0.05 over every complete UDHR language: every language has a
+set, most of them small (a median of a few dozen neurons). The budget variants (``udhr42-0.5%``) give
+each language of a smaller pool a set of the paper's size (a share of the model's parameters), which is
+what fine-tuning needs. ``neuron_sets/manifest.json`` lists each file with its model, weight fingerprint,
+pool, selection parameters, corpus version and tokens per language; ``langneurons neurons build``
 regenerates a file and its manifest entry.
 """
 
@@ -16,37 +19,63 @@ from .format import NeuronSet
 
 SHIPPED_DIR = Path(str(files("langneurons") / "data" / "neuron_sets"))
 MANIFEST = SHIPPED_DIR / "manifest.json"
+FORMAT = "langneurons.shipped/2"
+DEFAULT_VARIANT = "udhr450"
 
 
 def shipped_manifest() -> dict:
+    """``{"format", "sets": {model: {variant: entry}}}`` (empty when nothing ships)."""
     if not MANIFEST.is_file():
-        return {"format": "langneurons.neuronsets.shipped/1", "sets": {}}
-    return read_json(MANIFEST, fix="reinstall langneurons")
+        return {"format": FORMAT, "sets": {}}
+    manifest = read_json(MANIFEST, fix="reinstall langneurons")
+    if manifest.get("format") != FORMAT:
+        raise LangNeuronsError(f"{MANIFEST} is not a {FORMAT} manifest; reinstall langneurons")
+    return manifest
 
 
-def load_shipped(model: str, languages: list[str] | None = None) -> NeuronSet:
-    """The shipped neuron set of an embedded model, optionally narrowed to some languages (aliases accepted)."""
+def shipped_entry(model: str, variant: str = DEFAULT_VARIANT) -> dict:
+    """The manifest entry of one shipped set, or one line naming what does ship."""
     sets = shipped_manifest()["sets"]
     if model not in sets:
         raise LangNeuronsError(f"no neuron set ships for {model!r} (shipped: {', '.join(sorted(sets)) or 'none'}); "
                                "identify one with `langneurons record` + `langneurons identify`")
-    neuron_set = NeuronSet.load(SHIPPED_DIR / sets[model]["file"])
+    if variant not in sets[model]:
+        raise LangNeuronsError(f"no {variant!r} neuron set ships for {model} (variants: "
+                               f"{', '.join(sets[model])}); see `langneurons neurons list`")
+    return sets[model][variant]
+
+
+def load_shipped(model: str, languages: list[str] | None = None, *, variant: str = DEFAULT_VARIANT) -> NeuronSet:
+    """A shipped neuron set of an embedded model, optionally narrowed to some languages (aliases accepted)."""
+    neuron_set = NeuronSet.load(SHIPPED_DIR / shipped_entry(model, variant)["file"])
     if languages is None:
         return neuron_set
     from ..corpus import resolve_language
 
-    return neuron_set.subset([resolve_language(x, neuron_set.languages, corpus=f"the {model} set")
+    return neuron_set.subset([resolve_language(x, neuron_set.languages, corpus=f"the {model} {variant} set")
                               for x in languages])
 
 
+def describe(entry: dict) -> str:
+    """How a set was selected, in one phrase: the budget or the top rate, and the pool."""
+    p = entry["params"]
+    if p.get("budget"):
+        counts = sorted(p["neurons_per_language"].values())
+        how = (f"LAPE budget {p['budget']} = {p['budget_neurons']:,} neurons per language "
+               f"({sum(c >= p['budget_neurons'] for c in counts)} of {len(counts)} filled, fewest {counts[0]:,})")
+    else:
+        how = f"LAPE top_rate={p['top_rate']}"
+    return f"{how} over a {len(p['pool'])}-language pool, {entry['corpus']}"
+
+
 def neurons_list() -> dict:
-    """List the neuron sets that ship with langneurons: model, languages, parameters and file."""
+    """List the neuron sets that ship with langneurons: model, variant, languages, selection and file."""
     sets = shipped_manifest()["sets"]
     if not sets:
         print("no neuron sets ship with this installation")
-    for model, entry in sorted(sets.items()):
-        p = entry["params"]
-        print(f"{model}: {len(entry['languages'])} languages, LAPE top_rate={p['top_rate']} over a "
-              f"{len(p['pool'])}-language pool, {entry['corpus']} ({SHIPPED_DIR / entry['file']})")
-        print(f"  regenerate: {entry['command']}")
+    for model, variants in sorted(sets.items()):
+        for variant, entry in variants.items():
+            print(f"{model} {variant}{' (default)' if variant == DEFAULT_VARIANT else ''}: "
+                  f"{len(entry['languages'])} languages, {describe(entry)}\n  file: {SHIPPED_DIR / entry['file']}\n"
+                  f"  regenerate: {entry['command']}")
     return sets
