@@ -196,7 +196,7 @@ def _alignment_items(experiment: Path, figures: Path) -> list[Item]:
     pivot = next(iter(models.values()))["pivot"]
     pairs = sorted({row[2] for row in rows})
     sample = f"{pairs[0]}" if len(pairs) == 1 else f"{pairs[0]}–{pairs[-1]}"
-    states = ("each language's states centred (its mean over the compared texts subtracted)"
+    states = ("each language's states centred: its mean over the compared texts subtracted"
               if next(iter(models.values())).get("centred") else "raw mean-pooled states")
     return [FigureItem(drawn,
                        f"Cosine similarity to {pivot} of parallel (solid) and non-parallel (dashed) texts ({states}), "
