@@ -264,32 +264,35 @@ def _draw(ax, layers, curve, bounds, **kwargs) -> None:
 
 def plot_alignment(results: Mapping[str, dict], stem: str | Path, *, title: str | None = None) -> list[Path]:
     """Models side by side: parallel (solid) vs non-parallel (dashed) cosine, and top-1 retrieval, per layer,
-    with their 95 % intervals as bands; one row per target language when the models cover different ones."""
-    colors = method_colors(list(results))
+    with their 95 % intervals as bands; one row per target language when the models cover different ones,
+    each row with its own legend (so colours never repeat within a row)."""
     rows = panels(results)
     first = next(iter(results.values()))
+    centred = " (centred)" if first.get("centred") else ""
     with style():
-        fig, axes = new_figure(len(rows), 2, width=9.6, height=3.6 * len(rows))
+        fig, axes = new_figure(len(rows), 2, width=11.5, height=3.8 * len(rows))
         for (name, langs), ax_cos, ax_ret in zip(rows, axes[::2], axes[1::2], strict=True):
             chosen = {label: r for label, r in results.items() if langs is None or langs[0] in r["languages"]}
+            colors, top = method_colors(list(chosen)), 0.0
             for label, result in chosen.items():
                 layers, color = np.arange(result["num_layers"]), colors[label]
                 for metric, line in (("parallel_cosine", "-"), ("nonparallel_cosine", "--")):
                     _draw(ax_cos, layers, mean_over_languages(result, metric, langs),
-                          interval_over_languages(result, metric, langs), color=color, linestyle=line,
-                          label=label if line == "-" else None)
+                          interval_over_languages(result, metric, langs), color=color, linestyle=line)
                 bounds = interval_over_languages(result, "retrieval_top1", langs)
-                _draw(ax_ret, layers, 100 * mean_over_languages(result, "retrieval_top1", langs),
-                      None if bounds is None else (100 * bounds[0], 100 * bounds[1]), color=color, label=label)
+                curve = 100 * mean_over_languages(result, "retrieval_top1", langs)
+                _draw(ax_ret, layers, curve, None if bounds is None else (100 * bounds[0], 100 * bounds[1]),
+                      color=color, label=label)
+                top = max(top, float(np.max(curve if bounds is None else 100 * bounds[1])))
             pairs = pairs_text(first if langs is None else next(iter(chosen.values())), langs)
-            ax_cos.set(xlabel="layer (0 = embeddings)",
-                       ylabel="mean cosine similarity" + (" (centred)" if first.get("centred") else ""),
-                       title=f"{name}: similarity to {first['pivot']}, parallel (—) vs not (- -)")
-            ax_ret.set(xlabel="layer (0 = embeddings)", ylabel="top-1 retrieval (%)", ylim=(0, 102),
-                       title=f"{name}: retrieval of the translation ({pairs} pairs)")
+            ax_ret.axhline(100 / int(pairs.split("-")[-1]), color="black", linestyle=":", linewidth=1,
+                           label="chance (1 / pairs)")
+            ax_cos.set(xlabel="layer (0 = embeddings)", ylabel=f"mean cosine similarity{centred}",
+                       title=f"{name}: cosine to {first['pivot']}\nparallel (—) vs not parallel (- -)")
+            ax_ret.set(xlabel="layer (0 = embeddings)", ylabel="top-1 retrieval (%)", ylim=(0, min(102, max(5, 1.2 * top))),
+                       title=f"{name}: retrieval of the translation\n({pairs} pairs)")
             for ax in (ax_cos, ax_ret):
                 sparse_ticks(ax, first["num_layers"])
-        handles = {lab: h for ax in axes[1::2] for h, lab in zip(*ax.get_legend_handles_labels(), strict=True)}
-        fig.legend(list(handles.values()), list(handles), loc="outside right upper", title="model")
+            ax_ret.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="model", fontsize="small")
         fig.suptitle(title or "Cross-lingual alignment (bands: 95 % intervals over the pairs)", fontweight="bold")
         return save_figure(fig, stem)
