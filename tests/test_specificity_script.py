@@ -26,6 +26,8 @@ def test_pools_per_script_join_the_small_scripts():
 def test_summary_says_where_the_diagonal_fails():
     s = load()
     result = {"languages": ["eng_Latn", "deu_Latn", "rus_Cyrl"], "baseline": [0.6, 1.0, 1.4],
-              "neurons": [10, 20, 30], "diagonal_max": ["eng_Latn", "deu_Latn"], "diag_minus_offdiag": 0.25}
+              "neurons": [10, 20, 30], "diagonal_max": ["eng_Latn", "deu_Latn"], "diag_minus_offdiag": 0.25,
+              "matrix": [[0.5, 0.1, 0.0], [0.0, 0.4, 0.1], [0.2, 0.9, 0.3]]}  # rus's set hurts German most
     (row,) = s.summary_rows("pool", result)
-    assert row == "| pool | 2 / 3 | +0.250 | 20 | Cyrl 0/1, Latn 2/2 | rus_Cyrl (1.40) | 1.00 |"
+    assert row == "| pool | 2 / 3 | +0.250 | 20 | 1 / 1 | 1 / 2 | 2 / 2 | 0 / 1 | deu_Latn 1 | rus_Cyrl (1.40) |"
+    assert len(row.split("|")) == len(s.HEADER[0].split("|"))  # as many cells as the header

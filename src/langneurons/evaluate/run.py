@@ -158,7 +158,6 @@ def evaluate(
     english = _forgetting_corpus(src, forgetting, forgetting_corpus)
     nset = _neuron_set(neurons, suites)
     tasks = _check_tasks(tasks or [])
-    check_fits(window, model_config(model))
     pivot = normalize_language(pivot)
     settings = {
         "model": model, "model_files": files_stamp(resolve_model(model)), "adapter": adapter,
@@ -172,6 +171,7 @@ def evaluate(
         "first_token": "scored after a BOS (else EOS) prefix token",
     }  # fmt: skip
     with hold_lock(out):  # one run per results file
+        check_fits(window, model_config(model))  # reads the config only: still before any compute
         results = Results(out, run_info(model, adapter, name, method), settings,
                           training=detect(adapter).training if adapter else None)
         planner = Planner(src, pivot, window, stride, max_bytes, num_fewshot, max_gen_toks, limit,
