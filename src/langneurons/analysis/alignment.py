@@ -285,7 +285,8 @@ def plot_alignment(results: Mapping[str, dict], stem: str | Path, *, title: str 
                       color=color, label=label)
                 top = max(top, float(np.max(curve if bounds is None else 100 * bounds[1])))
             pairs = pairs_text(first if langs is None else next(iter(chosen.values())), langs)
-            ax_ret.axhline(100 / int(pairs.split("-")[-1]), color="black", linestyle=":", linewidth=1,
+            most = max(r["pairs"] for result in chosen.values() for r in result["languages"].values())
+            ax_ret.axhline(100 / most, color="black", linestyle=":", linewidth=1,
                            label="chance (1 / pairs)")
             ax_cos.set(xlabel="layer (0 = embeddings)", ylabel=f"mean cosine similarity{centred}",
                        title=f"{name}: cosine to {first['pivot']}\nparallel (—) vs not parallel (- -)")

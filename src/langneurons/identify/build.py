@@ -8,7 +8,7 @@ from ..core.outputs import plain_name
 from ..core.paths import cache_dir
 from ..core.settings import checked
 from ..corpus import load_corpus, resolve_language
-from ..neuronsets.shipped import FORMAT, MANIFEST, SHIPPED_DIR, shipped_manifest
+from ..neuronsets.shipped import MANIFEST, SHIPPED_DIR, shipped_manifest
 from .budget import Budget
 from .lape import identify
 from .record import record
@@ -68,7 +68,6 @@ def neurons_build(
     command += f" --budget {budget}" if budget else ""
     command += f" --top-rate {top_rate:g}" if top_rate else ""
     manifest = shipped_manifest()
-    manifest["format"] = FORMAT
     manifest["sets"].setdefault(model, {})[variant] = {
         "file": name,
         "model_fingerprint": neuron_set.model_fingerprint,
