@@ -39,6 +39,7 @@ RULES: dict[str, Rule] = {
     "max_bytes": Rule(0, zero="no cap"),
     "seed": Rule(0, 2**32 - 1),
     "warmup_steps": Rule(0),
+    "early_stopping_patience": Rule(0, zero="never stop early"),
     "num_fewshot": Rule(0),
     **{name: _COUNT for name in (
         "batch_size", "grad_accum", "max_steps", "eval_steps", "save_steps", "logging_steps", "lora_r",

@@ -21,6 +21,7 @@ from ..identify.lape import identify
 from ..identify.record import record
 from ..train import train
 from ..train.methods import METHODS
+from ..train.settings import TrainSettings, check_numbers
 
 _RUN_KEYS = ("model", "languages", "out", "corpus", "dtype", "device", "name", "method", "adapter")
 SECTIONS: dict[str, tuple[tuple[Callable, ...], tuple[str, ...]]] = {
@@ -51,11 +52,20 @@ def check_sections(config: Any, where: str) -> None:
                     if name in allowed and p.default is not p.empty}
         check_settings({k: v for k, v in {**defaults, **given}.items() if not (section == "train" and k == "lr")},
                        label=lambda name, section=section: f"{where}: {section}.{name}")
+    _check_train_numbers(config, where)
     for section in ("evaluate", "screen"):
         suites = getattr(config, section).get("suites")
         if suites is not None:
             if not isinstance(suites, list) or not expand_suites(suites):
                 raise LangNeuronsError(f"{where}: {section}.suites names no suite; list some, e.g. [intrinsic, udhr]")
+
+
+def _check_train_numbers(config: Any, where: str) -> None:
+    """The training settings that are not whole numbers (weight decay, early-stopping threshold), and how
+    they relate (save and eval steps), as ``train`` will check them."""
+    given = {k: v for k, v in config.train.items() if k != "lr"}
+    placeholders = {"model": "-", "method": config.methods[0], "language": "-", "out": "-"}
+    check_numbers(TrainSettings(**{**placeholders, **given}), label=lambda name: f"{where}: train.{name}")
 
 
 def check_unused(config: Any, where: str, given: Iterable[str]) -> None:

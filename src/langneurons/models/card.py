@@ -115,13 +115,15 @@ def run_sections(info: dict[str, Any], results: Sequence[dict[str, Any]] = ()) -
     data_text = table([("corpus", settings.get("corpus")), ("training tokens", data.get("train_tokens")),
                        ("training windows", data.get("train_windows")),
                        ("validation tokens", data.get("valid_tokens"))], ("data", "value"))
-    keys = ("max_steps", "batch_size", "grad_accum", "window", "weight_decay", "warmup_steps", "seed", "dtype",
-            "bf16", *(("lora_r", "lora_alpha") if info.get("method") == "lora" else ()))
+    keys = ("max_steps", "batch_size", "grad_accum", "window", "weight_decay", "warmup_steps",
+            *(("early_stopping_patience", "early_stopping_threshold") if settings.get("early_stopping_patience")
+              else ()), "seed", "dtype", "bf16", *(("lora_r", "lora_alpha") if info.get("method") == "lora" else ()))
     rows = [("learning rate", resolved.get("lr")), ("gradient clipping", resolved.get("max_grad_norm"))]
     rows += [(k, settings.get(k)) for k in keys if k in settings]
     result = info.get("result") or {}
     outcome = table([(k.replace("_", " "), result.get(k)) for k in
-                     ("steps", "best_step", "best_eval_loss", "final_eval_loss", "final_train_loss")],
+                     ("steps", "best_step", "best_eval_loss", "final_eval_loss", "final_train_loss", "flattened")
+                     if result.get(k) is not None],
                     ("result", "value")) if result else ""
     return [("Method", method), ("Trained parameters", share), ("Data", data_text),
             ("Settings", table(rows, ("setting", "value"))), ("Training result", outcome),

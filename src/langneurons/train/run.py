@@ -30,7 +30,14 @@ from .data import WindowDataset, causal_lm_loss, collate_windows, load_windows
 from .methods import Method, MethodInputs, random_layers, usable_projections
 from .runinfo import result, run_info
 from .settings import TrainSettings, check_method, resolve_optimizer
-from .trainer import CurvesCallback, RunTrainer, best_trainable_model, training_arguments, write_curves
+from .trainer import (
+    CurvesCallback,
+    EarlyStopping,
+    RunTrainer,
+    best_trainable_model,
+    training_arguments,
+    write_curves,
+)
 
 
 def train(**settings: Any) -> Path:
@@ -62,6 +69,9 @@ def train(**settings: Any) -> Path:
         seed: Seed for initialisation, data order and random neurons.
         weight_decay: AdamW weight decay; it only ever reaches trained parameters.
         warmup_steps: Linear warmup steps before the constant learning rate.
+        early_stopping_patience: Stop once this many validations in a row beat the best before them by no more
+            than early_stopping_threshold: the validation loss has flattened (0: train all max_steps).
+        early_stopping_threshold: Least improvement in validation loss (nats per token) that counts.
         projections: FFN projections to train, of gate,up,down (default: all; methods neurons, random, ffn,
             lora, ia3).
         random_match: random: match the neuron count per layer, or only the total over all layers (the paper).
@@ -224,7 +234,9 @@ def _trainer(
         seed=s.seed,
         bf16=s.bf16,
     )
+    stop = EarlyStopping(s.early_stopping_patience, s.early_stopping_threshold) if s.early_stopping_patience else None
     trainer = RunTrainer(
+        stop=stop,
         model=model,
         args=args,
         train_dataset=data[0],
@@ -292,7 +304,7 @@ def _finish(
         tokenizer.save_pretrained(tmp)
     rundir.replace_dir(tmp, run / ADAPTER_DIR)
     write_curves(run, trainer.state.log_history)
-    info["result"] = result(trainer.state)
+    info["result"] = result(trainer.state, trainer.has_flattened(trainer.state) if trainer.stop else None)
     write_json(run / RUN_FILE, info)
     write_card(run, run_card(info))
     rundir.mark_done(run, info["result"]["finished"] + "\n")

@@ -83,8 +83,9 @@ def run_info(
     }
 
 
-def result(state: TrainerState) -> dict[str, Any]:
-    """The ``result`` section: steps, the best and final validation loss, the last training loss."""
+def result(state: TrainerState, flattened: bool | None = None) -> dict[str, Any]:
+    """The ``result`` section: steps, the best and final validation loss, the last training loss, and
+    whether validation loss flattened (None: the run had no early stopping)."""
     history = state.log_history
     evals = [e for e in history if "eval_loss" in e]
     return {
@@ -93,5 +94,6 @@ def result(state: TrainerState) -> dict[str, Any]:
         "best_eval_loss": state.best_metric,
         "final_eval_loss": evals[-1]["eval_loss"] if evals else None,
         "final_train_loss": next((e["loss"] for e in reversed(history) if "loss" in e), None),
+        "flattened": flattened,
         "finished": now(),
     }

@@ -4,11 +4,12 @@ refuse a bad combination before anything is loaded."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal
 
 from ..core.errors import LangNeuronsError
-from ..core.settings import check_settings
+from ..core.settings import check_settings, flag
 from .methods import METHODS, Method
 
 MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]  # the CLI's choices are METHODS' names
@@ -53,6 +54,8 @@ class TrainSettings:
     seed: int = 0
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    early_stopping_patience: int = 0
+    early_stopping_threshold: float = 0.0
     projections: list[str] | None = None
     random_match: Literal["layer", "total"] = "layer"
     lora_r: int = 32
@@ -84,17 +87,22 @@ def check_method(s: TrainSettings) -> Method:
             raise LangNeuronsError(f"--{name.replace('_', '-')} does not apply to --method {s.method}; drop it")
     if method.selection and not s.neurons:
         raise LangNeuronsError(f"--method {s.method} needs a neuron set: pass --neurons FILE")
-    _check_numbers(s)
+    check_numbers(s)
     return method
 
 
-def _check_numbers(s: TrainSettings) -> None:
-    check_settings(asdict(s))  # windows, budgets, batch sizes and counts: the rules every command shares
-    if s.weight_decay < 0:
-        raise LangNeuronsError(f"--weight-decay must be 0 or more, not {s.weight_decay}; pass a value in that range")
+def check_numbers(s: TrainSettings, label: Callable[[str], str] = flag) -> None:
+    """The numbers of ``s`` in range (``label`` names a setting: ``--weight-decay``, or a config's key)."""
+    check_settings(asdict(s), label)  # windows, budgets, batch sizes and counts: the rules every command shares
+    for name in ("weight_decay", "early_stopping_threshold"):
+        value = getattr(s, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+            raise LangNeuronsError(f"{label(name)} must be a finite number, 0 or more, not {value!r}; "
+                                   "pass a value in that range")
     if s.save_steps is not None and s.save_steps % s.eval_steps:
         raise LangNeuronsError(
-            "--save-steps must be a multiple of --eval-steps (the best checkpoint is chosen by validation loss)"
+            f"{label('save_steps')} must be a multiple of {label('eval_steps')} (the best checkpoint is chosen "
+            "by validation loss)"
         )
 
 

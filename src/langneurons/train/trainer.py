@@ -30,9 +30,40 @@ class TrainingDiverged(LangNeuronsError):
     """The loss became NaN or infinite: the run stops unfinished (a sweep counts the rate as failed)."""
 
 
+def flattened(log_history: list[dict], patience: int, threshold: float) -> bool:
+    """Whether validation loss has flattened: none of the last ``patience`` validations beat the best one
+    before them by more than ``threshold`` (nats per token). Read from the log alone, so a resumed run
+    decides the same way; ``patience`` 0 never stops."""
+    losses = [e["eval_loss"] for e in log_history if "eval_loss" in e]
+    if patience < 1 or len(losses) <= patience:
+        return False
+    return min(losses[-patience:]) > min(losses[:-patience]) - threshold
+
+
+class EarlyStopping(TrainerCallback):
+    """Stop when validation loss has flattened (``flattened``): transformers' ``EarlyStoppingCallback``
+    rule without its need to reload the best model (the run keeps its best checkpoint itself)."""
+
+    def __init__(self, patience: int, threshold: float):
+        self.patience, self.threshold = patience, threshold
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        if flattened(state.log_history, self.patience, self.threshold):
+            control.should_training_stop = True
+
+
 class RunTrainer(TrainableCheckpoints):
-    """The Trainer of ``langneurons train``: checkpoints of the trained parameters only, and a run that
-    stops at the first non-finite loss."""
+    """The Trainer of ``langneurons train``: checkpoints of the trained parameters only, a run that stops
+    at the first non-finite loss, and (``stop``) one that stops once validation loss flattens."""
+
+    def __init__(self, *args, stop: EarlyStopping | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stop = stop
+        if stop is not None:
+            self.add_callback(stop)
+
+    def has_flattened(self, state: TrainerState) -> bool:
+        return self.stop is not None and flattened(state.log_history, self.stop.patience, self.stop.threshold)
 
     def training_step(self, model: nn.Module, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
         """One forward and backward pass; a NaN or infinite loss stops the run (the Trainer would only
@@ -62,10 +93,10 @@ class RunTrainer(TrainableCheckpoints):
         )
 
     def restore_finished(self, checkpoint: Path) -> bool:
-        """If ``checkpoint`` already reached ``max_steps`` (the run was killed after training, before it was
-        finished), take its state and return True: ``train()`` would run one step more."""
+        """If ``checkpoint`` already reached ``max_steps`` or flattened (the run was killed after training,
+        before it was finished), take its state and return True: ``train()`` would run one step more."""
         state = TrainerState.load_from_json(str(checkpoint / TRAINER_STATE_NAME))
-        if state.global_step < self.args.max_steps:
+        if state.global_step < self.args.max_steps and not self.has_flattened(state):
             return False
         self.state = state
         return True
