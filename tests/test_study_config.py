@@ -81,3 +81,18 @@ def test_the_study_config_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_bible, 
     assert NeuronSet.load(out / "neurons.safetensors").params["budget"] == study["identify"]["budget"]
     assert {p["b"] for p in study_json["paired"]} == set(study["methods"]) - {"neurons"}
     assert "Paired on the same seeds" in (out / "report.html").read_text()
+
+
+def test_the_long_check_differs_from_the_study_only_in_length_seeds_and_rates():
+    """The training-length check must measure the study's own setting trained longer: the same model, corpus,
+    pool, neurons, batch, window, validation and scoring; each method at one rate of the study's grid."""
+    study = yaml.safe_load(STUDY.read_text())
+    long = yaml.safe_load((STUDY.parent / "study-smollm2-bible-long.yaml").read_text())
+    for key in ("model", "corpus", "pool", "pivot", "identify", "methods", "evaluate"):
+        assert long[key] == study[key], key
+    assert len(long["targets"]) == 1 and long["targets"][0] in study["pool"] and long["seeds"] == [0]
+    lengths = ("max_steps", "eval_steps", "early_stopping_patience", "early_stopping_threshold", "lr")
+    assert {k: v for k, v in long["train"].items() if k not in lengths} == \
+        {k: v for k, v in study["train"].items() if k not in lengths}
+    assert long["train"]["max_steps"] > study["train"]["max_steps"] and long["train"]["early_stopping_patience"] > 0
+    assert all(long["train"]["lr"][m] in study["train"]["lr"][m] for m in study["methods"])

@@ -41,8 +41,9 @@ def flattened(log_history: list[dict], patience: int, threshold: float) -> bool:
 
 
 class EarlyStopping(TrainerCallback):
-    """Stop when validation loss has flattened (``flattened``): transformers' ``EarlyStoppingCallback``
-    rule without its need to reload the best model (the run keeps its best checkpoint itself)."""
+    """Stop when validation loss has flattened (``flattened``). Not transformers' ``EarlyStoppingCallback``:
+    that one needs the Trainer to reload the best model (a run keeps its best checkpoint itself) and keeps its
+    count in memory, which a resumed run would lose."""
 
     def __init__(self, patience: int, threshold: float):
         self.patience, self.threshold = patience, threshold
