@@ -164,8 +164,17 @@ def test_the_report_shows_the_study_tables_and_the_gain_forgetting_figure(tmp_pa
     runner.Experiment(_config(), out).run()
     html = report(str(out)).read_text()
     assert "Study" in html and "Paired on the same seeds" in html and "neurons − random" in html
-    assert "-0.080 ± 0.050 (n=3)" in html
+    assert "-0.080 ± 0.050 (n=3)" in html and "bars 95 % intervals" in html
     assert (out / "figures" / "study-gain-forgetting.png").stat().st_size > 10_000
+
+
+def test_a_one_seed_study_figure_does_not_promise_intervals(tmp_path, fakes):
+    from langneurons.report import report
+
+    out = tmp_path / "out"
+    runner.Experiment(_config(seeds=[0]), out).run()
+    html = report(str(out)).read_text()
+    assert "one seed, so no interval" in html and "bars 95 % intervals" not in html
 
 
 def test_a_diverged_sweep_run_loses_its_rate_and_the_study_goes_on(tmp_path, fakes, monkeypatch):

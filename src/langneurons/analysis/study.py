@@ -56,6 +56,7 @@ def plot_gain_forgetting(study: Mapping, stem: str | Path) -> list[Path]:
                 for name in front:
                     ax.plot(*xy[name], "o", ms=11, mfc="none", mec="#555555")
                 ax.axvline(0, color="#999999", lw=0.8)
+                ax.margins(0.1)  # a ring at the data's edge must not be cut off
                 ax.set_title(f"{target}", fontsize=10)
                 ax.locator_params(axis="x", nbins=4)
                 ax.set_xlabel(f"forgetting: Δ bits/byte on {label}")

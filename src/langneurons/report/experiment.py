@@ -101,11 +101,12 @@ def _study_items(experiment: Path, figures: Path) -> list[Item]:
         return []
     study = _read_json(path)
     plot_gain_forgetting(study, figures / "study-gain-forgetting")
-    seeds = ", ".join(map(str, study.get("seeds", [])))
+    seeds = study.get("seeds", [])
+    bars = "points are means, bars 95 % intervals" if len(seeds) > 1 else "one seed, so no interval"
     tables: list[Item] = [TableItem(caption, header, rows) for caption, header, rows in study_tables(study)]
     return [FigureItem(figures / "study-gain-forgetting.png",
-                       f"Each method's gain on its target against what it forgot (seeds {seeds}; points are means, "
-                       "bars 95 % intervals, the ringed points form the Pareto front)."), *tables]
+                       f"Each method's gain on its target against what it forgot (seeds {', '.join(map(str, seeds))}; "
+                       f"{bars}; the ringed points form the Pareto front)."), *tables]
 
 
 def _training_items(experiment: Path, figures: Path) -> list[Item]:
