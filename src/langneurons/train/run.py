@@ -304,7 +304,7 @@ def _finish(
         tokenizer.save_pretrained(tmp)
     rundir.replace_dir(tmp, run / ADAPTER_DIR)
     write_curves(run, trainer.state.log_history)
-    info["result"] = result(trainer.state, trainer.has_flattened(trainer.state) if trainer.stop else None)
+    info["result"] = result(trainer.state, trainer.has_flattened(trainer.state))
     write_json(run / RUN_FILE, info)
     write_card(run, run_card(info))
     rundir.mark_done(run, info["result"]["finished"] + "\n")

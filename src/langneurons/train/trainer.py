@@ -48,8 +48,11 @@ class EarlyStopping(TrainerCallback):
     def __init__(self, patience: int, threshold: float):
         self.patience, self.threshold = patience, threshold
 
+    def reached(self, state: TrainerState) -> bool:
+        return flattened(state.log_history, self.patience, self.threshold)
+
     def on_evaluate(self, args, state, control, **kwargs):
-        if flattened(state.log_history, self.patience, self.threshold):
+        if self.reached(state):
             control.should_training_stop = True
 
 
@@ -63,8 +66,9 @@ class RunTrainer(TrainableCheckpoints):
         if stop is not None:
             self.add_callback(stop)
 
-    def has_flattened(self, state: TrainerState) -> bool:
-        return self.stop is not None and flattened(state.log_history, self.stop.patience, self.stop.threshold)
+    def has_flattened(self, state: TrainerState) -> bool | None:
+        """Whether validation loss in ``state`` has flattened (None: the run has no early stopping)."""
+        return None if self.stop is None else self.stop.reached(state)
 
     def training_step(self, model: nn.Module, inputs: dict, num_items_in_batch=None) -> torch.Tensor:
         """One forward and backward pass; a NaN or infinite loss stops the run (the Trainer would only
