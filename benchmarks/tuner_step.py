@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from langneurons.core.precision import autocast
 from langneurons.models import ffn_layers, load_model
 from langneurons.tuners import NeuronTuningConfig, get_neuron_model
 
@@ -141,6 +142,9 @@ class Runner:
 
     def __init__(self, name: str, base: nn.Module, ids: torch.Tensor, args) -> None:
         self.name = name if name not in BUDGETED else f"{name} {args.budget:.0%}"
+        self.precision = args.run_precision
+        if len(args.precision) > 1:
+            self.name += f" {self.precision}"
         shared = {} if name in ("ffn", "full") else {id(p): p for p in base.parameters()}
         self.model = SETUPS[name](copy.deepcopy(base, memo=shared), args)
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
@@ -149,6 +153,10 @@ class Runner:
         self.cpu_clock = args.clock == "cpu"
 
     def step(self) -> None:
+        with autocast(self.precision, self.ids.device.type):
+            self._step()
+
+    def _step(self) -> None:
         model, ids = self.model, self.ids
         if self.opt is None:  # the floor: gradients flow to the input, no weight gets one
             embeds = model.get_input_embeddings()(ids).detach().requires_grad_()
@@ -181,7 +189,7 @@ class Runner:
         states = self.opt.state.values() if self.opt else ()
         state = sum(t.numel() * t.element_size() for s in states for t in s.values() if torch.is_tensor(t))
         return dict(
-            method=self.name, trainable=sum(p.numel() for p in self.trainable),
+            method=self.name, precision=self.precision, trainable=sum(p.numel() for p in self.trainable),
             step_min_s=min(self.times), step_median_s=statistics.median(self.times), steps=len(self.times),
             saved_mb=saved / MB, grads_mb=grads / MB, optimizer_mb=state / MB,
             train_mb=(saved + grads + state) / MB,
@@ -232,7 +240,8 @@ def ratio(results: dict[str, dict], a: str, b: str, key: str) -> float | None:
 def report(results: list[dict], args, env: dict) -> str:
     cuda = args.device.startswith("cuda")
     lines = [
-        f"model {env['model']}, seq {args.seq}, batch {args.batch}, {args.dtype}, {env['device']}, "
+        f"model {env['model']}, seq {args.seq}, batch {args.batch}, {args.dtype} weights, "
+        f"precision {', '.join(args.precision)}, {env['device']}, "
         f"torch {env['torch']}, {args.warmup} warm-up + {args.steps} timed rounds, {args.clock} clock",
         "",
         "| method | trainable | step s (min) | step s (median) | saved MB | grads+optim MB | train MB |"
@@ -250,13 +259,24 @@ def report(results: list[dict], args, env: dict) -> str:
     header = "| ratio (target) | time (min) | time (median) | train memory |"
     header += " CUDA peak |" if cuda else ""
     lines += ["", header, "|---|---:|---:|---:|" + ("---:|" if cuda else "")]
-    for budget in args.budgets:
-        ours = f"neurons {budget:.0%}"
-        for other, target in (("floor", "time <= 1.05"), ("lora", "time <= 1, memory <= 0.85"),
-                              (f"clone {budget:.0%}", "time <= 0.8")):
-            cells = [ratio(by, ours, other, k) for k in keys]
-            text = " | ".join("-" if c is None else f"{c:.3f}" for c in cells)
-            lines.append(f"| {ours} / {other} ({target}) | {text} |")
+    tag = (lambda name, p: f"{name} {p}") if len(args.precision) > 1 else (lambda name, p: name)
+    for precision in args.precision:
+        for budget in args.budgets:
+            ours = tag(f"neurons {budget:.0%}", precision)
+            for other, target in (("floor", "time <= 1.05"), ("lora", "time <= 1, memory <= 0.85"),
+                                  (f"clone {budget:.0%}", "time <= 0.8")):
+                cells = [ratio(by, ours, tag(other, precision), k) for k in keys]
+                text = " | ".join("-" if c is None else f"{c:.3f}" for c in cells)
+                lines.append(f"| {ours} / {tag(other, precision)} ({target}) | {text} |")
+    if len(args.precision) > 1:
+        lines += ["", "| method | fp32 / bf16-mixed step time (min) | (median) |", "|---|---:|---:|"]
+        for r in results:
+            if r["precision"] == "fp32":
+                name = r["method"].removesuffix(" fp32")
+                fast = by.get(f"{name} bf16-mixed")
+                if fast:
+                    lines.append(f"| {name} | {r['step_min_s'] / fast['step_min_s']:.2f} | "
+                                 f"{r['step_median_s'] / fast['step_median_s']:.2f} |")
     return "\n".join(lines)
 
 
@@ -275,6 +295,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16-mixed"],
+                   help="run every method at each (bf16-mixed: autocast; fp32 / bf16 ratios are reported)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads (default on CPU: 1, see --clock; on CUDA: torch's default)")
@@ -301,8 +323,9 @@ def main() -> None:
     runners = []
     for name in args.methods:
         for budget in (args.budgets if name in BUDGETED else [None]):
-            args.budget = budget
-            runners.append(Runner(name, base, ids, args))
+            for args.run_precision in args.precision:
+                args.budget = budget
+                runners.append(Runner(name, base, ids, args))
     # Interleaved rounds: a change in the machine's load touches every method alike.
     for i in tqdm(range(args.warmup + args.steps), desc="rounds"):
         for runner in runners:
@@ -312,7 +335,7 @@ def main() -> None:
     print(table)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump(dict(env=env, args={k: v for k, v in vars(args).items() if k != "budget"},
+            json.dump(dict(env=env, args={k: v for k, v in vars(args).items() if k not in ("budget", "run_precision")},
                            results=results, table=table), f, indent=2)
 
 
