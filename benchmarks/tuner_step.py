@@ -323,8 +323,8 @@ def main() -> None:
     runners = []
     for name in args.methods:
         for budget in (args.budgets if name in BUDGETED else [None]):
-            for args.run_precision in args.precision:
-                args.budget = budget
+            for run_precision in args.precision:
+                args.budget, args.run_precision = budget, run_precision
                 runners.append(Runner(name, base, ids, args))
     # Interleaved rounds: a change in the machine's load touches every method alike.
     for i in tqdm(range(args.warmup + args.steps), desc="rounds"):
