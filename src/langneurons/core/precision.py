@@ -19,15 +19,12 @@ from collections.abc import Callable, Iterator
 from typing import Literal
 
 from .errors import LangNeuronsError
+from .settings import flag
 
 Precision = Literal["fp32", "bf16-mixed", "auto"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16-mixed", "auto")
 EMULATED_COST = "about 3x"
 """What bf16-mixed costs against fp32 where bfloat16 is emulated (docs/benchmarks.md, "Precision")."""
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def native_bf16(device: str = "cpu") -> bool:
@@ -51,7 +48,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def resolve_precision(precision: str, device: str | None = None, label: Callable[[str], str] = _flag) -> str:
+def resolve_precision(precision: str, device: str | None = None, label: Callable[[str], str] = flag) -> str:
     """``fp32`` or ``bf16-mixed``: ``auto`` resolved for ``device``; an unknown name, or bf16 where it is not
     native, is a one-line error (before anything is loaded)."""
     if precision not in PRECISIONS:
