@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from langneurons.core.precision import PRECISIONS, resolve_precision
 from langneurons.experiment.demo import demo
 
 
@@ -36,17 +37,19 @@ def matmul_gflops(seconds: float = 2.0) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="/tmp/langneurons-demo-timing")
+    parser.add_argument("--precision", default="auto", choices=PRECISIONS)
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     before = matmul_gflops()
     start = time.perf_counter()
-    demo(out=args.out)
+    demo(out=args.out, precision=args.precision)
     total = time.perf_counter() - start
     steps = json.load(open(os.path.join(args.out, "manifest.json")))["steps"]
     print("| step | seconds |\n|---|---:|")
     for name, entry in steps.items():
         print(f"| {name} | {entry['seconds']:.0f} |")
     print(f"| total (wall) | {total:.0f} |")
+    print(f"precision: {resolve_precision(args.precision)}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.1f}, fp32 matmul {before:.0f} GFLOP/s before and "
           f"{matmul_gflops():.0f} after")

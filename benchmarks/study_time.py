@@ -1,12 +1,13 @@
 """Estimate a study's wall time before running it: time each method's training and each evaluation once.
 
 For every method of the config, trains one validation interval (``eval_steps`` steps and a validation) and
-two, on the config's model, corpus and settings: the difference is the cost of one interval, the rest the
+two, on the config's model, corpus, precision and settings: the difference is the cost of one interval, the rest the
 fixed cost of a run (loading, data, saving). Times one base evaluation with the config's settings and the
 recording speed, then multiplies by the protocol's counts (sweep runs, extra seeds, evaluations). With
 ``--measured DIR`` it instead prints what a finished (or running) study's steps took, from its manifest. Usage::
 
     python benchmarks/study_time.py configs/study-smollm2-bible.yaml --target swh_Latn
+    python benchmarks/study_time.py configs/study-smollm2-bible.yaml --target swh_Latn --precision fp32
     python benchmarks/study_time.py configs/study-smollm2-bible.yaml --measured experiments/study-smollm2-bible
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from langneurons.core.precision import PRECISIONS, resolve_precision
 from langneurons.evaluate import evaluate
 from langneurons.experiment.config import ExperimentConfig
 from langneurons.identify import identify, load_stats_dir, record
@@ -35,7 +37,8 @@ def timed(fn, *args, **kwargs) -> float:
     return time.perf_counter() - start
 
 
-def method_costs(c: ExperimentConfig, target: str, neurons: Path, work: Path) -> dict[str, tuple[float, float]]:
+def method_costs(c: ExperimentConfig, target: str, neurons: Path, work: Path, precision: str
+                 ) -> dict[str, tuple[float, float]]:
     """Per method: (fixed seconds per run, seconds per validation interval)."""
     settings = {k: v for k, v in c.train.items() if k not in ("lr", "max_steps")}
     interval = int(settings.get("eval_steps", 50))
@@ -47,7 +50,7 @@ def method_costs(c: ExperimentConfig, target: str, neurons: Path, work: Path) ->
             out = work / f"{method}-{blocks}"
             runs.append(timed(train, model=c.model, method=method, language=target, out=str(out), corpus=c.corpus,
                               neurons=str(neurons) if method in ("neurons", "random") else None, lr=lr,
-                              max_steps=blocks * interval, **settings))
+                              max_steps=blocks * interval, precision=precision, **settings))
             shutil.rmtree(out)
         costs[method] = (max(0.0, 2 * runs[0] - runs[1]), runs[1] - runs[0])
     return costs
@@ -73,8 +76,10 @@ def main() -> None:
     parser.add_argument("config")
     parser.add_argument("--target", help="a target language to time on")
     parser.add_argument("--measured", help="a study directory: print what its steps took instead")
+    parser.add_argument("--precision", choices=PRECISIONS, help="instead of the config's")
     args = parser.parse_args()
     c = ExperimentConfig.from_yaml(args.config)
+    precision = resolve_precision(args.precision or c.precision, c.device)
     if args.measured:
         return measured(Path(args.measured))
     if not args.target:
@@ -82,13 +87,13 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="study-time-"))
     rec = {k: v for k, v in c.identify.items() if k in ("max_tokens", "window", "batch_size")}
     record_s = timed(record, model=c.model, languages=[c.pivot, args.target], out=str(work / "stats"),
-                     corpus=c.corpus, allow_short=True, **rec)
+                     corpus=c.corpus, allow_short=True, precision=precision, **rec)
     budget = {k: v for k, v in c.identify.items() if k not in rec}
     neurons = work / "neurons.safetensors"
     identify(load_stats_dir(work / "stats"), **budget).save(neurons)
-    costs = method_costs(c, args.target, neurons, work)
+    costs = method_costs(c, args.target, neurons, work, precision)
     eval_s = timed(evaluate, model=c.model, languages=[args.target], out=str(work / "base.json"), corpus=c.corpus,
-                   **c.evaluate)
+                   precision=precision, **c.evaluate)
     shutil.rmtree(work)
 
     blocks = int(c.train.get("max_steps", 100)) / int(c.train.get("eval_steps", 50))
@@ -107,7 +112,7 @@ def main() -> None:
     print(f"evaluation: {eval_s:.0f} s each (base; a tuned model adds its adapter) x {evaluations} = "
           f"{eval_s * evaluations:.0f} s")
     total = train_total + eval_s * evaluations + record_total
-    print(f"estimated study: {total / 60:.0f} min without analyses and report")
+    print(f"estimated study: {total / 60:.0f} min without analyses and report, in {precision}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.1f}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,14 @@ def steps_run(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(Manifest, "run", spy)
     return ran
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Any model load fails the test: the settings must be refused before one."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the settings were checked")
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("langneurons") and hasattr(module, "load_model"):
+            monkeypatch.setattr(module, "load_model", refuse)

@@ -49,7 +49,7 @@ def test_deepspeed_json_leaves_only_trainer_filled_values_auto(stage):
     assert "optimizer" not in config  # the Trainer's torch AdamW, which ZeRO supports, over the trainable params
     assert auto_keys(config) <= TRAINER_FILLS
     assert {"train_micro_batch_size_per_gpu", "gradient_accumulation_steps", "gradient_clipping",
-            "bf16.enabled"} <= auto_keys(config)  # --batch-size, --grad-accum, the preset's clipping, --bf16
+            "bf16.enabled"} <= auto_keys(config)  # --batch-size, --grad-accum, the preset's clipping, --precision
     if stage == 3:  # every save gathers the sharded weights, so checkpoints carry trainable.safetensors
         assert config["zero_optimization"]["stage3_gather_16bit_weights_on_model_save"] is True
 

@@ -298,3 +298,18 @@ def test_forgetting_english_comes_from_the_forgetting_corpus(setup, tmp_path, ti
     other.docs = {"aaa_Latn": ENGLISH}
     with pytest.raises(LangNeuronsError, match="has no eng_Latn for the forgetting score"):
         _evaluate(tmp_path / "r2.json", suites=["intrinsic"], languages=["aaa_Latn"], forgetting_corpus="other")
+
+
+def test_bf16_mixed_scores_near_fp32_and_says_so(setup, tmp_path, monkeypatch):
+    from langneurons.core import precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda device="cpu": True)
+    kw = dict(suites=["intrinsic"], forgetting=False, languages=["aaa_Latn"])
+    fp32 = _evaluate(tmp_path / "fp32.json", **kw)
+    bf16 = _evaluate(tmp_path / "bf16.json", precision="bf16-mixed", **kw)
+    assert (fp32["settings"]["precision"], bf16["settings"]["precision"]) == ("fp32", "bf16-mixed")
+    a, b = fp32["metrics"]["aaa_Latn"]["bits_per_byte"], bf16["metrics"]["aaa_Latn"]["bits_per_byte"]
+    assert a != b and abs(a - b) < 0.01 * a  # it did run in bf16, within 1 % on a tiny random model
+    assert "Precision: bf16-mixed." in (tmp_path / "bf16.md").read_text()
+    again = _evaluate(tmp_path / "bf16.json", precision="fp32", **kw)  # another precision is not reused
+    assert again["metrics"]["aaa_Latn"]["bits_per_byte"] == a

@@ -122,9 +122,13 @@ def test_a_misspelt_step_setting_is_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_the_shipped_configs_are_valid():
+def test_the_shipped_configs_are_valid(monkeypatch):
+    from langneurons.core import precision
     from langneurons.experiment.demo import DEMO_CONFIG
     from langneurons.experiment.runner import Experiment
 
-    for name in ("demo.yaml", "paper-llama-3.1-8b.yaml"):
+    monkeypatch.setattr(precision, "native_bf16", lambda device="cpu": True)  # the GPU the paper config names
+    names = sorted(p.name for p in DEMO_CONFIG.parent.iterdir() if p.name.endswith(".yaml"))
+    assert {"demo.yaml", "paper-llama-3.1-8b.yaml", "study-smollm2-bible.yaml"} <= set(names)
+    for name in names:
         Experiment(ExperimentConfig.from_yaml(DEMO_CONFIG.parent / name), "unused")

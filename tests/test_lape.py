@@ -270,7 +270,8 @@ def test_records_parameters_pool_tokens_corpus_and_model(tmp_path):
     assert s.params["t_filter"] == flat[round(len(flat) * 0.95) - 1].item()
 
 
-@pytest.mark.parametrize("key, value", [("window", "256"), ("split", "valid"), ("max_tokens", "500")])
+@pytest.mark.parametrize("key, value", [("window", "256"), ("split", "valid"), ("max_tokens", "500"),
+                                        ("precision", "bf16-mixed")])
 def test_statistics_recorded_differently_are_pooled_only_on_request(key, value):
     counts, n = realistic_counts(1, (2, 100, 3))
     stats = make_stats(counts, n, ["mlt_Latn", "cym_Latn", "kat_Geor"])

@@ -47,8 +47,14 @@ def test_round_trip_to_directory(tmp_path):
     assert (
         torch.equal(back.activation_sum, stats.activation_sum) and back.activation_sum.dtype == torch.float64
     )
-    assert back.metadata == META
-    assert back.settings_key() == stats.settings_key()
+    assert back.metadata == {**META, "precision": "fp32"}  # META predates the setting: read as fp32
+    assert back.settings_key() != stats.settings_key()
+
+
+def test_precision_round_trips_and_a_file_without_it_was_fp32(tmp_path):
+    assert LanguageStats.load(make(precision="bf16-mixed").save(tmp_path)).metadata["precision"] == "bf16-mixed"
+    old = LanguageStats.load(make().save(tmp_path / "old.safetensors"))
+    assert old.settings_key() == make(precision="fp32").settings_key()
 
 
 def test_save_to_explicit_file_and_metadata_values_become_strings(tmp_path):

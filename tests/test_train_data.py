@@ -161,7 +161,7 @@ def test_the_optimizer_holds_exactly_the_trained_parameters(tmp_path, method):
         save_steps=1,
         logging_steps=1,
         seed=0,
-        bf16=False,
+        precision="fp32",
     )
     trainer = RunTrainer(
         model=tuned, args=args, train_dataset=data, eval_dataset=data, data_collator=collate_windows

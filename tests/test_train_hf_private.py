@@ -32,7 +32,7 @@ def _trainer(tmp_path, max_steps: int) -> RunTrainer:
     data = WindowDataset(torch.randint(3, 100, (4, 8)), torch.ones(4, 8, dtype=torch.long))
     args = training_arguments(
         output_dir=tmp_path, max_steps=max_steps, batch_size=2, grad_accum=1, lr=1e-2, max_grad_norm=1.0,
-        weight_decay=0.0, warmup_steps=0, eval_steps=1, save_steps=1, logging_steps=1, seed=0, bf16=False,
+        weight_decay=0.0, warmup_steps=0, eval_steps=1, save_steps=1, logging_steps=1, seed=0, precision="fp32",
     )  # fmt: skip
     return RunTrainer(model=tuned, args=args, train_dataset=data, eval_dataset=data, data_collator=collate_windows)
 

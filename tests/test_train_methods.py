@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from fixtures import LANGUAGE, make_corpus, make_model_dir, make_neuron_set, tree_hashes
+from langneurons.core import precision
 from langneurons.corpus import load_corpus, token_windows
 from langneurons.models import ffn_layers, load_model
 from langneurons.neuronsets import NeuronSet
@@ -230,8 +231,12 @@ def test_gradient_checkpointing_gives_the_same_weights(ws, runs, method):
         torch.testing.assert_close(got[key], want[key], atol=1e-6, rtol=1e-5)
 
 
-def test_bf16_mixed_precision_trains(ws):
-    run = run_method(ws, "neurons", name="neurons-bf16", bf16=True, max_steps=3)
+def test_bf16_mixed_precision_trains_and_says_so(ws, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda device="cpu": True)  # runs (slowly) where emulated too
+    run = run_method(ws, "neurons", name="neurons-bf16", precision="bf16-mixed", max_steps=3)
     info = json.loads((run / "run.json").read_text())
-    assert info["settings"]["bf16"] and math.isfinite(info["result"]["final_train_loss"])
-    assert (run / "DONE").is_file()
+    assert info["settings"]["precision"] == info["resolved"]["precision"] == "bf16-mixed"
+    assert math.isfinite(info["result"]["final_train_loss"]) and (run / "DONE").is_file()
+    assert "| precision | bf16-mixed |" in (run / "README.md").read_text()
+    deltas = load_file(str(run / "adapter" / "adapter_model.safetensors"))
+    assert {t.dtype for t in deltas.values() if t.is_floating_point()} == {torch.float32}  # master weights stay fp32

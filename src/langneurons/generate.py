@@ -14,6 +14,7 @@ import torch
 
 from .adapters import detect, load_adapted
 from .core.errors import LangNeuronsError
+from .core.precision import Precision, autocast, resolve_precision
 from .core.settings import checked
 from .corpus import language_name, normalize_language
 
@@ -51,6 +52,7 @@ def generate(
     top_p: float = 1.0,
     seed: int = 0,
     dtype: str = "float32",
+    precision: Precision = "fp32",
     device: str = "cpu",
     stream: bool = True,
 ) -> dict[str, str]:
@@ -70,11 +72,13 @@ def generate(
         top_p: Nucleus sampling mass (with --temperature above 0).
         seed: Seed for sampling.
         dtype: Weights' dtype: float32, bfloat16 or float16.
+        precision: fp32, bf16-mixed (bfloat16 autocast where it is native) or auto (bf16-mixed where native).
         device: Device to run on (cpu, cuda, cuda:1, mps).
         stream: Print the text as it is generated.
     """
     if temperature < 0 or not 0 < top_p <= 1:
         raise LangNeuronsError("--temperature must be at least 0 and --top-p in (0, 1]; pass values in those ranges")
+    precision = resolve_precision(precision, device)
     text = render_prompt(prompt, template, source, target)
     chosen: list[str | None] = list(adapter or [])
     for path in chosen:
@@ -87,8 +91,9 @@ def generate(
         if stream:
             print(f"=== {name} ===", flush=True)
         tuned, tokenizer = load_adapted(model, path, dtype=dtype, device=device)
-        outputs[name] = _continue(tuned, tokenizer, text, max_new_tokens=max_new_tokens, temperature=temperature,
-                                  top_p=top_p, seed=seed, stream=stream)
+        with autocast(precision, device):
+            outputs[name] = _continue(tuned, tokenizer, text, max_new_tokens=max_new_tokens, temperature=temperature,
+                                      top_p=top_p, seed=seed, stream=stream)
         if stream:
             print(flush=True)
     return outputs

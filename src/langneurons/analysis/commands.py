@@ -11,6 +11,7 @@ from ..adapters import detect, folder_kind, load_adapted, merged
 from ..core.atomic import write_json
 from ..core.errors import LangNeuronsError
 from ..core.outputs import ANALYSIS, claim
+from ..core.precision import Precision, autocast, resolve_precision
 from ..models import load_model
 from .alignment import alignment, plot_alignment
 from .neurons import neuron_summary, plot_languages_per_neuron, plot_neuron_counts, plot_overlap
@@ -149,6 +150,7 @@ def analyze(
     split: str = "test",
     max_pairs: int = 500,
     centre: bool = True,
+    precision: Precision = "fp32",
     out: str,
 ) -> dict:
     """Check one of the paper's mechanistic claims on any model and method; write JSON and figures to ``out``.
@@ -172,8 +174,10 @@ def analyze(
             target language only, when it records one.
         centre: Alignment compares each language's states after subtracting their mean over the compared texts
             (without it, a shared direction and a per-language offset swamp every cosine).
+        precision: Alignment's forward passes: fp32, bf16-mixed (bfloat16 autocast where it is native) or auto.
         out: Output directory; receives ``<kind>.json`` and PNG/SVG figures.
     """
+    precision = resolve_precision(precision, "cpu")  # load_model puts the base on the CPU
     out_dir = claim(out, ANALYSIS, inputs=[adapter, tuned, neurons, *(runs or [])])
     paths = _tuned_paths(adapter, tuned, runs) if kind in ("weights", "alignment") else {}
     if kind in ("weights", "alignment") and not model:
@@ -181,7 +185,9 @@ def analyze(
     if kind == "weights":
         data, figures = _weights(model, paths, out_dir)
     elif kind == "alignment":
-        data, figures = _alignment(model, paths, languages, pivot, corpus, split, max_pairs or None, centre, out_dir)
+        with autocast(precision, "cpu"):
+            data, figures = _alignment(model, paths, languages, pivot, corpus, split, max_pairs or None, centre,
+                                       out_dir)
     elif kind == "neurons":
         data, figures = _neurons(neurons, languages, out_dir)
     elif kind == "training":
@@ -190,7 +196,7 @@ def analyze(
         raise LangNeuronsError(f"unknown analysis {kind!r}; use weights, alignment, neurons or training")
     settings = {"kind": kind, "model": model, "adapter": adapter, "tuned": tuned, "neurons": neurons, "runs": runs,
                 "languages": languages, "pivot": pivot, "corpus": corpus, "split": split, "max_pairs": max_pairs,
-                "centre": centre}
+                "centre": centre, "precision": precision}
     result = {"format": FORMAT, **data, "kind": kind, "settings": settings, "versions": versions(),
               "figures": [p.name for p in figures]}
     write_json(out_dir / f"{kind}.json", result)

@@ -58,11 +58,20 @@ def resolve_precision(precision: str, device: str | None = None, label: Callable
     if precision == "auto":
         return "bf16-mixed" if native else "fp32"
     if precision == "bf16-mixed" and not native:
-        raise LangNeuronsError(
-            f"{label('precision')} bf16-mixed: this {device} has no native bfloat16 (AVX512-BF16 or AMX on x86), "
-            f"so it would run {EMULATED_COST} slower than fp32; pass {label('precision')} fp32 (or auto)"
-        )
+        raise LangNeuronsError(f"{label('precision')} bf16-mixed: {_why_not(device)}; pass {label('precision')} fp32 "
+                               "(or auto)")
     return precision
+
+
+def _why_not(device: str) -> str:
+    import torch
+
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        return f"--device {device} names a GPU, and this machine has none"
+    hardware = {"cpu": "AVX512-BF16 or AMX on x86, BF16 on Arm", "cuda": "compute capability 8.0 or later"}
+    return (f"this {kind} has no native bfloat16 ({hardware.get(kind, 'none found')}), so it would run "
+            f"{EMULATED_COST} slower than fp32")
 
 
 @contextlib.contextmanager

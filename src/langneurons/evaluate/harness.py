@@ -60,7 +60,8 @@ def _metrics(result: dict[str, Any]) -> dict[str, float]:
 class Harness:
     """One lm-eval model wrapper around ``model``, reused for every task of a run."""
 
-    def __init__(self, model: nn.Module, tokenizer, *, batch_size: int = 4, max_length: int | None = None):
+    def __init__(self, model: nn.Module, tokenizer, *, batch_size: int = 4, max_length: int | None = None,
+                 precision: str = "fp32"):
         require_lm_eval()
         from .lm_eval_model import ScoredHeadLM
 
@@ -72,6 +73,8 @@ class Harness:
             batch_size=batch_size,
             max_length=max_length,
             device=str(next(model.parameters()).device),
+            # lm-eval sets its own autocast around each forward (disabled unless given a dtype)
+            mixed_precision_dtype="bfloat16" if precision == "bf16-mixed" else None,
         )
         self._managers: dict[bool, Any] = {}
 

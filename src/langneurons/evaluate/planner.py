@@ -31,8 +31,9 @@ class Skip(Exception):
 class Session:
     """The model, tokenizer and lm-eval wrapper, loaded on first use only."""
 
-    def __init__(self, loader: Callable[[], tuple[Any, Any]], *, batch_size: int, workdir: Path):
-        self._loader, self.batch_size, self.workdir = loader, batch_size, workdir
+    def __init__(self, loader: Callable[[], tuple[Any, Any]], *, batch_size: int, workdir: Path,
+                 precision: str = "fp32"):
+        self._loader, self.batch_size, self.workdir, self.precision = loader, batch_size, workdir, precision
         self._loaded: tuple[Any, Any] | None = None
         self._harness: Harness | None = None
 
@@ -53,7 +54,7 @@ class Session:
     @property
     def harness(self) -> Harness:
         if self._harness is None:
-            self._harness = Harness(self.model, self.tokenizer, batch_size=self.batch_size)
+            self._harness = Harness(self.model, self.tokenizer, batch_size=self.batch_size, precision=self.precision)
         return self._harness
 
 

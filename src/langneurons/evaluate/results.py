@@ -96,7 +96,8 @@ class Results:
                  training: dict[str, Any] | None = None):
         self.path = Path(path)
         self.run, self.settings, self.training = run, settings, training
-        self.key = settings_hash(settings)
+        # fp32 hashes as before the precision setting existed, so results written then are still reused
+        self.key = settings_hash({k: v for k, v in settings.items() if (k, v) != ("precision", "fp32")})
         self.entries: dict[str, dict[str, float]] = {}
         self.deactivation: dict[str, Any] | None = None
         self.skipped: list[dict[str, str]] = []
@@ -182,7 +183,15 @@ def markdown_table(runs: list[dict[str, Any]], base: dict[str, Any] | None = Non
         lines.append("| " + " | ".join(cells) + " |")
     if base is not None:
         lines.append(f"\nDeltas in parentheses are against {base['run'].get('name')}.")
+    precisions = sorted({precision_of(r) for r in runs})
+    lines.append(f"\nPrecision: {' and '.join(precisions)}.")  # auto resolves by machine: say what it was
     return "\n".join(lines) + "\n"
+
+
+def precision_of(run: dict[str, Any]) -> str:
+    """The precision a results file was computed in (files from before the setting: fp32)."""
+    settings = run.get("settings")
+    return str(settings.get("precision", "fp32")) if isinstance(settings, dict) else "fp32"
 
 
 TRAINING_COLUMNS = {"lr": "lr", "seed": "seed", "trainable_percent": "trained % of model",

@@ -12,6 +12,7 @@ import yaml
 
 from ..core.errors import LangNeuronsError
 from ..core.outputs import plain_name
+from ..core.precision import PRECISIONS
 from ..corpus import normalize_language
 from ..identify.budget import Budget
 from ..train.methods import METHODS
@@ -68,14 +69,15 @@ def _section(v: Any) -> bool:
 
 
 _KIND_NAMES = {
-    "name": "a text", "model": "a text", "dtype": "a text", "device": "a text", "corpus": "a text", "pivot": "a text",
+    "name": "a text", "model": "a text", "dtype": "a text", "precision": "a text", "device": "a text", "corpus": "a text", "pivot": "a text",
     "pool": "a list of languages", "targets": "'auto' or a list of languages", "num_targets": "a whole number",
     "neurons": "a file name", "methods": "a list of methods", "analyses": "a list of analyses",
     "identify": "a mapping of settings", "train": "a mapping of settings", "evaluate": "a mapping of settings",
     "screen": "a mapping of settings", "figures": "a list of formats", "seeds": "a list of whole numbers",
     "sweep_seeds": "a whole number",
 }  # fmt: skip
-_KINDS = {name: (lambda v: isinstance(v, str)) for name in ("name", "model", "dtype", "device", "corpus", "pivot")}
+_KINDS = {name: (lambda v: isinstance(v, str)) for name in ("name", "model", "dtype", "precision", "device", "corpus",
+                                                                 "pivot")}
 _KINDS |= {name: _names for name in ("pool", "methods", "analyses", "figures")}
 _KINDS |= {name: _section for name in ("identify", "train", "evaluate", "screen")}
 _KINDS |= {
@@ -94,6 +96,8 @@ class ExperimentConfig:
     name: str = "experiment"
     model: str = "gemma-3-270m"
     dtype: str = "float32"
+    precision: str = "fp32"
+    """fp32, bf16-mixed or auto (bf16-mixed where the device runs bfloat16 natively), for every step."""
     device: str = "cpu"
     corpus: str = "udhr"
     pool: list[str] = field(default_factory=list)
@@ -148,6 +152,8 @@ class ExperimentConfig:
     def check(self, where: str, given: Iterable[str] = ()) -> None:
         """Everything that can be known without the corpus (``validate.check_corpus`` adds that)."""
         plain_name(self.name, f"{where}: experiment name")  # it names the default folder, experiments/<name>
+        if self.precision not in PRECISIONS:  # the hardware is checked where it runs (Experiment), not here
+            raise LangNeuronsError(f"{where}: precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         bad_methods = sorted(set(self.methods) - set(METHODS))
         if bad_methods or not self.methods:
             raise LangNeuronsError(f"{where}: methods must be some of {', '.join(METHODS)} (got {self.methods})")

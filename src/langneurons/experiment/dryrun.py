@@ -80,7 +80,7 @@ def describe_plan(config: Any, out: Path) -> str:
     units = sum(w for _, w in steps)
     targets = ", ".join(config.targets) if config.targets != "auto" else \
         f"{config.num_targets} chosen by the screen (auto1...: named once it ran)"
-    lines = [f"experiment {config.name} -> {out}", f"model {config.model} on {config.device}, corpus {config.corpus}",
+    lines = [f"experiment {config.name} -> {out}", f"model {config.model} on {config.device} in {config.precision}, corpus {config.corpus}",
              f"targets: {targets}", f"methods: {', '.join(config.methods)}; seeds: {config.seeds}",
              f"training runs: {len(sweep)} in the sweep + {len(further)} at the chosen rates", "steps:"]
     lines += [f"  {name}  (weight {weight:g})" for name, weight in steps]

@@ -19,6 +19,7 @@ last checkpoint, an unfinished evaluation reuses its finished tasks.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from ..core.atomic import read_json, write_json, write_text
 from ..core.errors import LangNeuronsError, first_line
 from ..core.locking import hold_lock
 from ..core.outputs import EXPERIMENT, claim, plain_name
+from ..core.precision import Precision, resolve_precision
 from ..core.progress import progress
 from ..corpus import normalize_language
 from ..corpus.pydocs import PYDOCS_LABEL
@@ -67,6 +69,8 @@ class Step:
 class Experiment:
     def __init__(self, config: ExperimentConfig, out: str | Path):
         self.config = config  # checked as it was read (ExperimentConfig.check)
+        # auto: what this machine runs; bf16-mixed where it would be emulated: refused before anything is written
+        self.precision = resolve_precision(config.precision, config.device, label=lambda name: f"{name}:")
         self.out = claim(out, EXPERIMENT)  # before its manifest is read
         self.manifest = Manifest(self.out / "manifest.json")
 
@@ -87,7 +91,7 @@ class Experiment:
         rec = {k: v for k, v in c.identify.items() if k in ("max_tokens", "window", "batch_size")}
         lape = {k: v for k, v in c.identify.items() if k not in rec}
         record(model=c.model, languages=c.pool, out=str(self.out / "stats"), corpus=c.corpus, dtype=c.dtype,
-               device=c.device, allow_short=True, **rec)
+               precision=self.precision, device=c.device, allow_short=True, **rec)
         pool = [normalize_language(x) for x in c.pool]
         identify(load_stats_dir(self.out / "stats", pool), **lape).save(self.neurons_path)
         return [self.neurons_path]
@@ -96,7 +100,8 @@ class Experiment:
         c = self.config
         out = self.out / "screen.json"
         evaluate(model=c.model, languages=c.pool, out=str(out), suites=["intrinsic"], corpus=c.corpus, name="screen",
-                 method="base", forgetting=False, dtype=c.dtype, device=c.device, **c.screen)
+                 method="base", forgetting=False, dtype=c.dtype, precision=self.precision, device=c.device,
+                 **c.screen)
         return [out]
 
     def targets(self) -> list[str]:
@@ -127,7 +132,7 @@ class Experiment:
         out = self.results_path(name)
         evaluate(model=c.model, adapter=str(adapter) if adapter else None, languages=self._eval_languages(target),
                  out=str(out), corpus=c.corpus, name=name, method=method, pivot=c.pivot, dtype=c.dtype,
-                 device=c.device, baseline=None if method == "base" else str(self.results_path("base")),
+                 precision=self.precision, device=c.device, baseline=None if method == "base" else str(self.results_path("base")),
                  **c.evaluate)
         return [out]
 
@@ -139,7 +144,7 @@ class Experiment:
             return [run / "DONE"]  # finished just before a kill, never recorded: keep it
         try:
             train(model=c.model, method=spec.method, language=spec.target, out=str(run), corpus=c.corpus,
-                  dtype=c.dtype, neurons=str(self.neurons_path) if spec.method in ("neurons", "random") else None,
+                  dtype=c.dtype, precision=self.precision, neurons=str(self.neurons_path) if spec.method in ("neurons", "random") else None,
                   lr=spec.lr, seed=spec.seed, overwrite=(run / "DONE").is_file(), **settings)
         except TrainingDiverged as e:
             if len(c.learning_rates(spec.method)) < 2 or spec.seed not in c.seeds[: c.sweep_seeds]:
@@ -159,7 +164,7 @@ class Experiment:
             "training": {"runs": runs},
             "weights": {"model": c.model, "runs": runs},
             "alignment": {"model": c.model, "runs": runs, "languages": self.targets(), "pivot": c.pivot,
-                          "corpus": c.corpus},
+                          "corpus": c.corpus, "precision": self.precision},
         }[kind]
         with figure_formats(c.figures):
             analyze(kind=kind, out=str(out), **args)
@@ -175,20 +180,22 @@ class Experiment:
         steps = []
         if c.neurons is None:
             steps.append(Step("identify", {"model": c.model, "pool": c.pool, "corpus": c.corpus, "identify": c.identify,
-                                           "dtype": c.dtype}, self._identify, WEIGHTS["identify"]))
+                                           "dtype": c.dtype, "precision": self.precision}, self._identify, WEIGHTS["identify"]))
         if c.targets == "auto":
-            steps.append(Step("screen", {"model": c.model, "pool": c.pool, "screen": c.screen}, self._screen,
+            steps.append(Step("screen", {"model": c.model, "pool": c.pool, "screen": c.screen,
+                                         "precision": self.precision}, self._screen,
                               WEIGHTS["screen"]))
         return steps
 
     def _train_step(self, spec: RunSpec, after: tuple[str, ...]) -> Step:
         settings = {"model": self.config.model, "train": {k: v for k, v in self.config.train.items() if k != "lr"},
-                    "lr": spec.lr, "seed": spec.seed, "neurons": str(self.neurons_path)}
+                    "lr": spec.lr, "seed": spec.seed, "neurons": str(self.neurons_path), "precision": self.precision}
         return Step(f"train:{spec.name}", settings, lambda: self._train(spec), train_weight(spec.method), after)
 
     def _evaluate_settings(self) -> dict[str, Any]:
         c = self.config
-        return {"model": c.model, "languages": self._eval_languages(), "evaluate": c.evaluate, "corpus": c.corpus}
+        return {"model": c.model, "languages": self._eval_languages(), "evaluate": c.evaluate, "corpus": c.corpus,
+                "precision": self.precision}
 
     def plan_sweep(self) -> list[Step]:
         """The base model's scores, then every learning rate of every method on the sweep's seeds (the whole
@@ -294,7 +301,8 @@ class Experiment:
                 bar.update(step.weight)
 
 
-def experiment(config: str, *, out: str | None = None, dry_run: bool = False) -> Path | None:
+def experiment(config: str, *, out: str | None = None, precision: Precision | None = None,
+               dry_run: bool = False) -> Path | None:
     """Run a declarative experiment end to end; re-running skips finished steps and resumes the rest.
 
     The whole config is checked (settings, ranges, languages against the corpus) before the first step.
@@ -302,10 +310,15 @@ def experiment(config: str, *, out: str | None = None, dry_run: bool = False) ->
     Args:
         config: Experiment YAML (see configs/demo.yaml and configs/paper-llama-3.1-8b.yaml).
         out: Experiment directory (default: experiments/<name>).
+        precision: Run every step at this precision instead of the config's (fp32, bf16-mixed or auto).
         dry_run: Check the config, print the plan (steps, runs, a rough time estimate) and exit; nothing is
             written and no model is loaded.
     """
+    if precision is not None:
+        resolve_precision(precision)  # a bad name, or bf16 where it is emulated: before the config is read
     cfg = ExperimentConfig.from_yaml(config)
+    if precision is not None:
+        cfg = dataclasses.replace(cfg, precision=precision)
     folder = Path(out) if out else Path("experiments") / cfg.name
     if dry_run:
         check_corpus(cfg, config)

@@ -23,7 +23,7 @@ from ..train import train
 from ..train.methods import METHODS
 from ..train.settings import TrainSettings, check_numbers
 
-_RUN_KEYS = ("model", "languages", "out", "corpus", "dtype", "device", "name", "method", "adapter")
+_RUN_KEYS = ("model", "languages", "out", "corpus", "dtype", "precision", "device", "name", "method", "adapter")
 SECTIONS: dict[str, tuple[tuple[Callable, ...], tuple[str, ...]]] = {
     "identify": ((record, identify), _RUN_KEYS + ("stats", "allow_short")),
     "train": ((train,), _RUN_KEYS + ("language", "neurons", "overwrite", "seed")),
@@ -45,6 +45,9 @@ def check_sections(config: Any, where: str) -> None:
         given = getattr(config, section)
         allowed = _allowed(functions, fixed)
         unknown = sorted(set(given) - allowed)
+        if "bf16" in unknown:
+            raise LangNeuronsError(f"{where}: {section}.bf16 is now the experiment's precision: bf16-mixed "
+                                   "(one setting for every step); replace it")
         if unknown:
             raise LangNeuronsError(f"{where}: {section}: unknown setting(s) {', '.join(unknown)}; "
                                    f"known: {', '.join(sorted(allowed))}")

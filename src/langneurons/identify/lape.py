@@ -95,8 +95,9 @@ def _restrict(assigned: torch.Tensor, budget: int | None, max_languages: int | N
     return assigned
 
 
-POOLED_SETTINGS = ("window", "split", "max_tokens")
-"""Recording settings a pool must share: probabilities over other windows, splits or budgets do not compare."""
+POOLED_SETTINGS = ("window", "split", "max_tokens", "precision")
+"""Recording settings a pool must share: probabilities over other windows, splits, budgets or precisions do
+not compare (bf16 rounding moves activations near zero across the ``> 0`` threshold)."""
 
 
 def _check_same_recording(pool: list[LanguageStats], mixed_settings: bool) -> list[str]:
@@ -321,7 +322,7 @@ def identify_files(
         per_language_budget: Old name of --budget as a neuron count (an alias; give one of the two).
         max_languages_per_neuron: Drop neurons assigned to more than this many languages.
         mode: ``fixed`` (float64, no silent or filtered neurons kept) or ``original`` (bit-exact original code).
-        mixed_settings: Pool statistics recorded with different windows, splits or token budgets (refused
+        mixed_settings: Pool statistics recorded with different windows, splits, token budgets or precisions (refused
             otherwise); the set records which settings differed.
     """
     languages = unique_languages(languages) if languages is not None else None  # aliases: mt -> mlt_Latn

@@ -132,6 +132,7 @@ class LanguageStats:
         language = metadata.get("language") or path.stem
         for key in _RESERVED:
             metadata.pop(key, None)
+        metadata.setdefault("precision", "fp32")  # files from before the setting were all recorded in fp32
         return cls(
             language, tensors["over_zero"], int(tensors["n_tokens"]), tensors["activation_sum"], metadata
         )

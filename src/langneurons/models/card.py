@@ -117,8 +117,9 @@ def run_sections(info: dict[str, Any], results: Sequence[dict[str, Any]] = ()) -
                        ("validation tokens", data.get("valid_tokens"))], ("data", "value"))
     keys = ("max_steps", "batch_size", "grad_accum", "window", "weight_decay", "warmup_steps",
             *(("early_stopping_patience", "early_stopping_threshold") if settings.get("early_stopping_patience")
-              else ()), "seed", "dtype", "bf16", *(("lora_r", "lora_alpha") if info.get("method") == "lora" else ()))
-    rows = [("learning rate", resolved.get("lr")), ("gradient clipping", resolved.get("max_grad_norm"))]
+              else ()), "seed", "dtype", *(("lora_r", "lora_alpha") if info.get("method") == "lora" else ()))
+    rows = [("learning rate", resolved.get("lr")), ("gradient clipping", resolved.get("max_grad_norm")),
+            ("precision", resolved.get("precision", "fp32"))]
     rows += [(k, settings.get(k)) for k in keys if k in settings]
     result = info.get("result") or {}
     outcome = table([(k.replace("_", " "), result.get(k)) for k in

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..core.errors import LangNeuronsError
 from ..evaluate.metrics import SAMPLE_SUFFIX, readable_metric
-from ..evaluate.results import is_base
+from ..evaluate.results import is_base, precision_of
 from .format import esc, flatten, fmt, html_table, lower_is_better, run_label
 
 SECTIONS = ("Summary", "Study", "Neurons", "Training", "Weights", "Alignment", "Deactivation", "Settings", "Versions")
@@ -153,6 +153,8 @@ def sample_note(results: Sequence[Mapping]) -> str:
                      "held-out text")
     if settings.get("limit"):
         parts.append(f"lm-eval tasks on at most {settings['limit']} items per language")
+    precisions = sorted({precision_of(r) for r in results})
+    parts.append(f"computed in {' and '.join(precisions)}")  # auto resolves by machine: say what it was
     parts.append("n = items scored, where a task reports it")
     return f'<p class="note">{len(results)} runs; {esc("; ".join(parts))}.</p>'
 

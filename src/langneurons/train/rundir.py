@@ -26,6 +26,15 @@ def _differences(old: dict[str, Any], new: dict[str, Any], ignore: tuple[str, ..
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
 
 
+def _upgraded(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings of a run started before ``--precision`` replaced ``--bf16``, in today's names (to resume it)."""
+    if "bf16" not in settings or "precision" in settings:
+        return settings
+    old = dict(settings)
+    old["precision"] = "bf16-mixed" if old.pop("bf16") else "fp32"
+    return old
+
+
 def run_state(
     run: Path, settings: dict[str, Any], *, overwrite: bool, resume: bool
 ) -> Literal["fresh", "resume"]:
@@ -50,7 +59,7 @@ def run_state(
             f"{run} holds an unfinished run; drop --no-resume to continue it or pass --overwrite"
         )
     changed = _differences(
-        read_run(run).get("settings", {}), settings, ignore=("out",)
+        _upgraded(read_run(run).get("settings", {})), settings, ignore=("out",)
     )  # out: how it is spelt
     if changed:
         raise LangNeuronsError(

@@ -9,6 +9,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any, Literal
 
 from ..core.errors import LangNeuronsError
+from ..core.precision import Precision
 from ..core.settings import check_settings, flag
 from .methods import METHODS, Method
 
@@ -61,7 +62,7 @@ class TrainSettings:
     lora_r: int = 32
     lora_alpha: int = 64
     lora_targets: list[str] | None = None
-    bf16: bool = False
+    precision: Precision = "fp32"
     gradient_checkpointing: bool = False
     preset: Literal["paper", "none"] = "paper"
     dtype: str = "float32"

@@ -168,7 +168,7 @@ def training_arguments(
     save_steps: int,
     logging_steps: int,
     seed: int,
-    bf16: bool,
+    precision: str,
 ) -> TrainingArguments:
     """One step = one optimizer update over ``batch_size x grad_accum x processes`` windows; constant LR
     after warmup (the paper); validation every ``eval_steps``; the best checkpoint by validation loss is
@@ -202,7 +202,7 @@ def training_arguments(
         disable_tqdm=not terminal_bars(),  # then the Trainer logs plain lines (none with --quiet: see _trainer)
         seed=seed,
         data_seed=seed,
-        bf16=bf16,
+        bf16=precision == "bf16-mixed",  # autocast: fp32 master weights, deltas and optimizer state
         label_names=["labels"],
         remove_unused_columns=False,
         ddp_find_unused_parameters=False,
