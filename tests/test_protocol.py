@@ -13,7 +13,7 @@ from langneurons.evaluate.aggregate import mean_ci, paired
 from langneurons.evaluate.results import FORMAT
 from langneurons.experiment import runner
 from langneurons.experiment.config import ExperimentConfig
-from langneurons.experiment.protocol import RunSpec, choose_lr, summarize
+from langneurons.experiment.protocol import RunSpec, bracket, choose_lr, run_spec, summarize
 
 TARGET = "mlt_Latn"
 
@@ -61,7 +61,40 @@ def test_the_rate_is_chosen_on_validation_loss_alone():
     assert [c["valid_loss"] for c in chosen["candidates"]] == pytest.approx([2.1, 2.15])
 
 
+def _grown(config, optimum: float) -> tuple[list[float], dict]:
+    """Run the sweep's bracketing to its end on a planted curve: loss is the squared decades from ``optimum``."""
+    losses: dict[str, float] = {}
+    while True:
+        rates = bracket(config, "neurons", TARGET, losses)
+        names = {run_spec(config, "neurons", TARGET, lr, 0).name: lr for lr in rates}
+        if set(names) <= set(losses):
+            return rates, choose_lr(config, "neurons", TARGET, losses, rates)
+        losses.update({n: 2 + math.log10(lr / optimum) ** 2 for n, lr in names.items()})
+
+
+@pytest.mark.parametrize("optimum, extend, rates, chosen, inside", [
+    (4e-4, 2, [1e-3, 1e-2, 1e-4], 1e-3, True),           # extends once, then the choice is inside
+    (2e-4, 2, [1e-3, 1e-2, 1e-4, 1e-5], 1e-4, True),     # twice
+    (1e-6, 2, [1e-3, 1e-2, 1e-4, 1e-5], 1e-5, False),    # the limit: still at an edge, and it says so
+    (0.5, 1, [1e-3, 1e-2, 1e-1], 1e-1, False),           # upwards, by the same factor
+    (1e-6, 0, [1e-3, 1e-2], 1e-3, False),                # sweep_extend 0: the grid as given
+])
+def test_a_sweep_grows_past_the_edge_validation_chose(optimum, extend, rates, chosen, inside):
+    config = _config(seeds=[0], sweep_extend=extend)
+    grid, choice = _grown(config, optimum)
+    assert grid == pytest.approx(rates) and choice["chosen"] == pytest.approx(chosen)
+    assert choice["inside"] is inside and choice["added"] == pytest.approx(rates[2:])
+
+
+def test_a_grid_whose_choice_is_inside_grows_no_further():
+    config = _config(seeds=[0], train={"lr": {"neurons": [1e-4, 1e-3, 1e-2], "random": 1e-3}})
+    grid, choice = _grown(config, 1.2e-3)
+    assert grid == [1e-4, 1e-3, 1e-2] and choice["chosen"] == 1e-3 and choice["inside"] and choice["added"] == []
+
+
 @pytest.mark.parametrize("bad, message", [
+    ({"sweep_extend": 5}, "sweep_extend must be between 0 and 4"),
+    ({"sweep_extend": -1}, "sweep_extend must be between 0 and 4"),
     ({"seeds": []}, "seeds must be distinct"),
     ({"seeds": [0, 0]}, "seeds must be distinct"),
     ({"seeds": [0, 1], "sweep_seeds": 3}, "sweep_seeds must be between"),
@@ -78,7 +111,7 @@ def test_bad_protocol_settings_are_one_line_before_anything_runs(bad, message):
 
 # ----- the runner, with training and scoring faked -------------------------------------------------------
 
-VALID = {1e-3: 2.0, 1e-2: 2.5}  # validation prefers 1e-3 ...
+VALID = {1e-3: 2.0, 1e-2: 2.5, 1e-4: 2.3}  # validation prefers 1e-3 (the grid's edge, so 1e-4 is tried too) ...
 TEST = {1e-3: -0.1, 1e-2: -0.4}  # ... while test would prefer 1e-2: the choice must not see test
 
 
@@ -122,8 +155,9 @@ def test_the_study_sweeps_chooses_on_validation_and_scores_every_seed(tmp_path, 
     selection = json.loads((out / "study" / "selection.json").read_text())
     assert selection["neurons-mlt_Latn"]["chosen"] == 1e-3  # validation's choice, not test's (1e-2)
     trained = sorted(n for n in fakes if n.startswith("train:"))
-    assert trained == ["train:neurons-mlt_Latn-lr0.001-s0", "train:neurons-mlt_Latn-lr0.001-s1",
-                       "train:neurons-mlt_Latn-lr0.001-s2", "train:neurons-mlt_Latn-lr0.01-s0",
+    assert trained == ["train:neurons-mlt_Latn-lr0.0001-s0", "train:neurons-mlt_Latn-lr0.001-s0",
+                       "train:neurons-mlt_Latn-lr0.001-s1", "train:neurons-mlt_Latn-lr0.001-s2",
+                       "train:neurons-mlt_Latn-lr0.01-s0",
                        "train:random-mlt_Latn-s0", "train:random-mlt_Latn-s1", "train:random-mlt_Latn-s2"]
     study = json.loads((out / "study" / "study.json").read_text())
     row = next(r for r in study["rows"] if r["method"] == "neurons")
@@ -134,8 +168,10 @@ def test_the_study_sweeps_chooses_on_validation_and_scores_every_seed(tmp_path, 
     assert row["train_seconds"]["mean"] == 60 and row["trainable_percent"]["mean"] == 0.5
     pair = next(p for p in study["paired"] if p["label"] == TARGET and p["metric"] == "bits_per_byte")
     assert pair["difference"]["mean"] == pytest.approx(-0.05) and pair["a_lower"] == 3
+    assert selection["neurons-mlt_Latn"]["added"] == [1e-4] and selection["neurons-mlt_Latn"]["inside"] is True
     table = (out / "study" / "study.md").read_text()
     assert "| neurons | 0.001 | 3 |" in table and "-0.080 ± 0.050 (n=3)" in table
+    assert "| neurons-mlt_Latn | 0.0001: 2.300, 0.001: 2.000, 0.01: 2.500 | 0.001 | 0.0001 | yes |" in table
     assert "Δ bits per byte, mlt_Latn" in table
 
 

@@ -119,6 +119,8 @@ def study_tables(study: Mapping) -> list[tuple[str, list[str], list[list[str]]]]
         caption = (f"{target}: change against the base model, mean ± {study['confidence']:.0%} interval over seeds "
                    "(n = seeds); bits per byte: lower is better; chrF++ and accuracy: higher is better")
         tables.append((caption, header, body))
+    if study.get("selection"):
+        tables.append(_selection_table(study["selection"]))
     if study["paired"]:
         header = ["target", "compared", "scored on", "metric", "difference", "first lower on"]
         body = [[p["target"], f"{p['a']} − {p['b']}", p["label"], readable_metric(p["metric"]),
@@ -129,6 +131,22 @@ def study_tables(study: Mapping) -> list[tuple[str, list[str], list[list[str]]]]
                    "bits per byte: negative favours the first method")
         tables.append((caption, header, body))
     return tables
+
+
+def _selection_table(selection: Mapping) -> tuple[str, list[str], list[list[str]]]:
+    """Per method and target: every rate tried with its validation loss, the choice, what the sweep added."""
+    body = []
+    for name, s in selection.items():
+        tried = ", ".join(f"{'default' if c['lr'] is None else format(c['lr'], 'g')}: "
+                          + ("diverged" if c["valid_loss"] is None else f"{c['valid_loss']:.3f}")
+                          for c in sorted(s["candidates"], key=lambda c: c["lr"] or 0.0))
+        added = ", ".join(format(lr, "g") for lr in s.get("added", [])) or "-"
+        inside = {True: "yes", False: "no: at an edge", None: "one rate"}[s.get("inside")]
+        chosen = "default" if s["chosen"] is None else format(s["chosen"], "g")
+        body.append([name, tried, chosen, added, inside])
+    caption = ("Learning rates, chosen on validation loss only (best checkpoint's loss in nats per token, mean over "
+               "the sweep's seeds); added: rates the sweep tried past an edge of the given grid")
+    return caption, ["run", "rates tried: validation loss", "chosen", "added", "inside the grid"], body
 
 
 def markdown(tables: Sequence[tuple[str, list[str], list[list[str]]]]) -> str:

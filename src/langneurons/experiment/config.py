@@ -74,7 +74,7 @@ _KIND_NAMES = {
     "neurons": "a file name", "methods": "a list of methods", "analyses": "a list of analyses",
     "identify": "a mapping of settings", "train": "a mapping of settings", "evaluate": "a mapping of settings",
     "screen": "a mapping of settings", "figures": "a list of formats", "seeds": "a list of whole numbers",
-    "sweep_seeds": "a whole number",
+    "sweep_seeds": "a whole number", "sweep_extend": "a whole number",
 }  # fmt: skip
 _KINDS = {name: (lambda v: isinstance(v, str)) for name in ("name", "model", "dtype", "precision", "device", "corpus",
                                                                  "pivot")}
@@ -85,8 +85,13 @@ _KINDS |= {
     "num_targets": lambda v: type(v) is int,
     "seeds": lambda v: isinstance(v, list) and all(type(x) is int for x in v),
     "sweep_seeds": lambda v: type(v) is int,
+    "sweep_extend": lambda v: type(v) is int,
     "neurons": lambda v: v is None or isinstance(v, str),
 }
+
+
+MAX_SWEEP_EXTEND = 4
+"""Past four added rates (a factor of 5 between rates: 625x beyond the grid) the grid itself is wrong."""
 
 
 @dataclass
@@ -120,6 +125,9 @@ class ExperimentConfig:
     """Every (method, target) is trained once per seed at its chosen learning rate and scored on test."""
     sweep_seeds: int = 1
     """How many of the first ``seeds`` the learning-rate sweep trains; the rest run only the chosen rate."""
+    sweep_extend: int = 2
+    """Rates a sweep may add per method and target, one step past the edge validation chose each time, so that
+    the chosen rate ends inside its grid (0: the grid as given)."""
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ExperimentConfig:
@@ -190,6 +198,9 @@ class ExperimentConfig:
         """Seeds and learning-rate sweeps, refused before anything runs."""
         if not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
             raise LangNeuronsError(f"{where}: seeds must be distinct whole numbers >= 0, at least one (got {self.seeds})")
+        if not 0 <= self.sweep_extend <= MAX_SWEEP_EXTEND:
+            raise LangNeuronsError(f"{where}: sweep_extend must be between 0 and {MAX_SWEEP_EXTEND} (got "
+                                   f"{self.sweep_extend}); it bounds the rates a sweep adds past an edge")
         if not 1 <= self.sweep_seeds <= len(self.seeds):
             raise LangNeuronsError(f"{where}: sweep_seeds must be between 1 and the number of seeds ({len(self.seeds)})")
         if "seed" in self.train:

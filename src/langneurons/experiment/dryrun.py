@@ -74,6 +74,14 @@ def _duration(seconds: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+def _extension_note(config: Any) -> str:
+    """How many runs the sweep may add to bracket its optimum (not in the estimate: they may not be needed)."""
+    grids = [m for m in config.methods if len(config.learning_rates(m)) > 1]
+    most = config.sweep_extend * len(grids) * len(_targets(config)) * config.sweep_seeds
+    return (f" (+ up to {most} sweep runs if validation picks a grid's edge: at most {config.sweep_extend} rates "
+            "per method and target)") if most else ""
+
+
 def describe_plan(config: Any, out: Path) -> str:
     """The plan as text: steps, runs and the rough estimate (nothing is loaded, nothing written)."""
     steps, sweep, further = plan_lines(config)
@@ -82,7 +90,8 @@ def describe_plan(config: Any, out: Path) -> str:
         f"{config.num_targets} chosen by the screen (auto1...: named once it ran)"
     lines = [f"experiment {config.name} -> {out}", f"model {config.model} on {config.device} in {config.precision}, corpus {config.corpus}",
              f"targets: {targets}", f"methods: {', '.join(config.methods)}; seeds: {config.seeds}",
-             f"training runs: {len(sweep)} in the sweep + {len(further)} at the chosen rates", "steps:"]
+             f"training runs: {len(sweep)} in the sweep + {len(further)} at the chosen rates"
+             + _extension_note(config), "steps:"]
     lines += [f"  {name}  (weight {weight:g})" for name, weight in steps]
     per_unit = _seconds_per_unit(config)
     seconds = None if per_unit is None else units * per_unit + len(steps) * STEP_OVERHEAD_S

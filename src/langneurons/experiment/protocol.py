@@ -6,6 +6,11 @@ Runs are named ``<method>-<target>`` with ``-lr<rate>`` when the method sweeps s
 when the study has several seeds, so a one-rate one-seed experiment (the demo) keeps its plain names.
 The choice reads only the runs' validation loss (``run.json``: ``result.best_eval_loss``, the loss of the
 checkpoint that was kept), averaged over the sweep's seeds; test scores never take part in it.
+
+A sweep brackets its optimum: when validation picks the smallest or the largest rate of a grid of two or more,
+the grid grows one step past that edge, by the factor between the edge and its neighbour, and that rate is
+trained on the sweep's seeds too; at most ``sweep_extend`` rates are added per method and target. The grid is
+recomputed from the finished runs alone, so a resumed study extends it exactly as an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -40,21 +45,57 @@ def run_spec(config: ExperimentConfig, method: str, target: str, lr: float | Non
     return RunSpec(method, target, lr, seed, name)
 
 
-def sweep_specs(config: ExperimentConfig, targets: Sequence[str]) -> list[RunSpec]:
+Grids = Mapping[tuple[str, str], Sequence[float | None]]
+"""The rates swept per (method, target): the config's, plus those added to bracket the optimum."""
+
+
+def sweep_specs(config: ExperimentConfig, targets: Sequence[str], grids: Grids | None = None) -> list[RunSpec]:
     """Every rate of every method on the sweep's seeds: what the choice of rate reads."""
     return [run_spec(config, m, t, lr, s) for t in targets for m in config.methods
-            for lr in config.learning_rates(m) for s in config.seeds[: config.sweep_seeds]]
+            for lr in (grids[m, t] if grids else config.learning_rates(m)) for s in config.seeds[: config.sweep_seeds]]
 
 
-def choose_lr(config: ExperimentConfig, method: str, target: str,
-              valid_loss: Mapping[str, float | None]) -> dict[str, Any]:
-    """The rate with the lowest mean validation loss over the sweep's seeds (ties: the smaller rate).
+def _beyond_edge(rates: Sequence[float], chosen: float) -> float | None:
+    """The next rate past the edge ``chosen`` sits on (the same factor as to its neighbour), else None."""
+    ordered = sorted(rates)
+    if chosen == ordered[0]:
+        return float(f"{ordered[0] * ordered[0] / ordered[1]:.6g}")
+    if chosen == ordered[-1]:
+        return float(f"{ordered[-1] * ordered[-1] / ordered[-2]:.6g}")
+    return None
+
+
+def bracket(config: ExperimentConfig, method: str, target: str, valid_loss: Mapping[str, float | None]
+            ) -> list[float | None]:
+    """The grid of ``method`` on ``target`` so far: the config's rates, then one rate past an edge for each
+    time validation chose that edge, while ``valid_loss`` (finished runs only: a missing name has not run
+    yet) holds every run of the grid, up to ``config.sweep_extend`` added rates."""
+    rates = config.learning_rates(method)
+    if len(rates) < 2 or None in rates:
+        return rates
+    while len(rates) - len(config.learning_rates(method)) < config.sweep_extend:
+        names = [run_spec(config, method, target, lr, s).name for lr in rates for s in config.seeds[: config.sweep_seeds]]
+        if any(n not in valid_loss for n in names):
+            break  # the grid's last rate has not trained yet
+        chosen = choose_lr(config, method, target, valid_loss, rates)["chosen"]
+        further = _beyond_edge(rates, chosen)
+        if further is None or further in rates:
+            break
+        rates = [*rates, further]
+    return rates
+
+
+def choose_lr(config: ExperimentConfig, method: str, target: str, valid_loss: Mapping[str, float | None],
+              rates: Sequence[float | None] | None = None) -> dict[str, Any]:
+    """The rate of ``rates`` (default: the config's) with the lowest mean validation loss over the sweep's
+    seeds (ties: the smaller rate), which rates were added to the config's and whether the choice is inside.
 
     ``valid_loss`` maps run names to their best validation loss; a rate whose runs all diverged (no finite
     loss) cannot win, and a method none of whose rates trained is an error.
     """
+    rates = list(rates or config.learning_rates(method))
     candidates = []
-    for lr in config.learning_rates(method):
+    for lr in rates:
         names = [run_spec(config, method, target, lr, s).name for s in config.seeds[: config.sweep_seeds]]
         losses = [valid_loss.get(n) for n in names]
         finite = [x for x in losses if x is not None and math.isfinite(x)]
@@ -64,8 +105,11 @@ def choose_lr(config: ExperimentConfig, method: str, target: str,
     if ranked[0]["valid_loss"] is None and len(candidates) > 1:
         raise LangNeuronsError(f"no learning rate of {method} on {target} gave a finite validation loss; "
                                "lower the rates in train.lr")
-    return {"chosen": ranked[0]["lr"], "by": f"lowest best validation loss, mean over {config.sweep_seeds} seed(s)",
-            "candidates": candidates}
+    chosen = ranked[0]["lr"]
+    added = [lr for lr in rates if lr not in config.learning_rates(method)]
+    inside = None if len(rates) < 2 or chosen is None else _beyond_edge(rates, chosen) is None
+    return {"chosen": chosen, "by": f"lowest best validation loss, mean over {config.sweep_seeds} seed(s)",
+            "candidates": candidates, "added": added, "inside": inside}
 
 
 def final_specs(config: ExperimentConfig, targets: Sequence[str], chosen: Mapping[tuple[str, str], float | None]

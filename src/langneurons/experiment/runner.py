@@ -48,7 +48,7 @@ from ..train.trainer import TrainingDiverged
 from .config import ExperimentConfig
 from .dryrun import WEIGHTS, describe_plan, train_weight
 from .manifest import Manifest
-from .protocol import RunSpec, choose_lr, final_specs, summarize, sweep_specs
+from .protocol import RunSpec, bracket, choose_lr, final_specs, run_spec, summarize, sweep_specs
 from .validate import check_corpus
 
 DIVERGED_FILE = "diverged.json"
@@ -203,16 +203,43 @@ class Experiment:
         prepared = tuple(s.name for s in self.plan())
         base = Step("evaluate:base", self._evaluate_settings(), lambda: self._evaluate("base", "base", None),
                     WEIGHTS["evaluate"], prepared)
-        return [base, *(self._train_step(spec, prepared) for spec in sweep_specs(self.config, self.targets()))]
+        return [base, *(self._train_step(spec, prepared) for spec in sweep_specs(self.config, self.targets(),
+                                                                                 self.grids()))]
+
+    def _valid_losses(self, specs: list[RunSpec]) -> dict[str, float | None]:
+        """Best validation loss of each finished sweep run (None: it diverged); unfinished runs are absent."""
+        losses = {}
+        for spec in specs:
+            run = self.run_dir(spec.name)
+            if (run / DIVERGED_FILE).is_file():
+                losses[spec.name] = None
+            elif (run / "DONE").is_file() and f"train:{spec.name}" in self.manifest.steps:
+                losses[spec.name] = (read_run(run).get("result") or {}).get("best_eval_loss")
+        return losses
+
+    def grids(self) -> dict[tuple[str, str], list[float | None]]:
+        """Each (method, target)'s rates: the config's, extended past an edge while validation chose it."""
+        c = self.config
+        specs = sweep_specs(c, self.targets())
+        grids = {}
+        for t in self.targets():
+            for m in c.methods:
+                while True:  # each added rate's runs, once finished, may call for one more
+                    rates = bracket(c, m, t, self._valid_losses(specs))
+                    new = [spec for lr in rates for s in c.seeds[: c.sweep_seeds]
+                           if (spec := run_spec(c, m, t, lr, s)) not in specs]
+                    if not new:
+                        break
+                    specs += new
+                grids[m, t] = rates
+        return grids
 
     def selection(self) -> dict[str, Any]:
         """Each (method, target)'s learning rate, chosen on the sweep runs' validation loss only."""
-        losses = {}
-        for spec in sweep_specs(self.config, self.targets()):
-            run = self.run_dir(spec.name)
-            result = {} if (run / DIVERGED_FILE).is_file() else read_run(run).get("result") or {}
-            losses[spec.name] = result.get("best_eval_loss")
-        return {f"{m}-{t}": choose_lr(self.config, m, t, losses) for t in self.targets() for m in self.config.methods}
+        grids = self.grids()
+        losses = self._valid_losses(sweep_specs(self.config, self.targets(), grids))
+        return {f"{m}-{t}": choose_lr(self.config, m, t, losses, grids[m, t])
+                for t in self.targets() for m in self.config.methods}
 
     def _selection(self) -> dict:
         return read_json(self.out / "study" / "selection.json", fix="delete it to choose the rates again", expect=dict)
@@ -270,11 +297,20 @@ class Experiment:
             self._run_steps(self.plan(), "prepare")
             write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "targets": self.targets(),
                                                     "langneurons": __version__})
-            self._run_steps(self.plan_sweep(), "train (sweep)" if self._sweeps() else "train")
+            self._run_sweep()
             write_json(self.out / "study" / "selection.json", self.selection())
             self._run_steps(self.plan_rest(), "evaluate")
             self._print_results()
             return self.out / "report.html"
+
+    def _run_sweep(self) -> None:
+        """The sweep's runs, again while validation's choice sits at an edge and the grid may grow."""
+        ran: set[str] = set()
+        steps = self.plan_sweep()
+        while {s.name for s in steps} - ran:
+            self._run_steps(steps, "train (sweep)" if self._sweeps() else "train")
+            ran |= {s.name for s in steps}
+            steps = self.plan_sweep()
 
     def _sweeps(self) -> bool:
         return self.config.sweep_seeds > 1 or any(len(self.config.learning_rates(m)) > 1 for m in self.config.methods)
