@@ -36,6 +36,21 @@ def test_adapters_side_by_side_streamed(ws, capsys):
     assert printed.index(f"=== {run} ===") < printed.index(outputs[str(run)]) < printed.index(f"=== {lora} ===")
 
 
+def test_bf16_mixed_generates_under_autocast(ws, monkeypatch):
+    import torch
+
+    from langneurons.core import precision
+
+    model, run = ws
+    monkeypatch.setattr(precision, "native_bf16", lambda device="cpu": True)
+    seen = []
+    real = torch.nn.Linear.forward
+    monkeypatch.setattr(torch.nn.Linear, "forward", lambda self, x: seen.append(real(self, x).dtype) or real(self, x))
+    out = generate(model=str(model), prompt="il", adapter=[str(run)], max_new_tokens=4, stream=False,
+                   precision="bf16-mixed")
+    assert len(out[str(run)]) > 0 and set(seen) == {torch.bfloat16}
+
+
 def test_sampling_is_seeded(ws):
     model, _ = ws
 

@@ -50,7 +50,8 @@ COMMANDS_WITH_PRECISION = _commands_with_precision()
 
 
 def test_every_command_that_runs_a_model_takes_it():
-    assert set(COMMANDS_WITH_PRECISION) >= {"record", "train", "evaluate", "generate", "analyze"}
+    assert set(COMMANDS_WITH_PRECISION) >= {"record", "train", "evaluate", "generate", "analyze", "experiment", "demo",
+                                            "neurons build"}
 
 
 def _required(fn, tmp_path) -> dict:

@@ -6,6 +6,7 @@ from ..core.atomic import write_json
 from ..core.errors import LangNeuronsError
 from ..core.outputs import plain_name
 from ..core.paths import cache_dir
+from ..core.precision import Precision, resolve_precision
 from ..core.settings import checked
 from ..corpus import load_corpus, resolve_language
 from ..neuronsets.shipped import MANIFEST, SHIPPED_DIR, shipped_manifest
@@ -30,6 +31,7 @@ def neurons_build(
     max_tokens: int = 1024,
     window: int = 512,
     batch_size: int = 2,
+    precision: Precision = "fp32",
 ) -> str:
     """Record a pool of UDHR languages on an embedded model and ship its LAPE neuron set.
 
@@ -46,19 +48,22 @@ def neurons_build(
         max_tokens: Training-split tokens per language (all of it when a language has fewer; 0: all of it).
         window: Tokens per window.
         batch_size: Windows per forward pass.
+        precision: fp32 (the shipped sets), bf16-mixed or auto; recorded with the statistics.
     """
     plain_name(model, "model name")  # it names the statistics folder and the shipped file
     if budget is not None:
         Budget.parse(budget)
+    precision = resolve_precision(precision, "cpu")  # record's default device
     top_rate = 0.05 if top_rate is None and budget is None else top_rate
     corpus = load_corpus("udhr")
     available = corpus.languages()
     pool = [resolve_language(x, available, corpus="udhr") for x in languages] if languages else available
     if len(set(pool)) < 2 or len(set(pool)) != len(pool):
         raise LangNeuronsError(f"--languages needs at least 2 different languages, not {', '.join(pool)}")
-    stats_dir = cache_dir() / "stats" / model / f"udhr-train-{max_tokens or 'all'}"
+    stats_dir = cache_dir() / "stats" / model / (f"udhr-train-{max_tokens or 'all'}"
+                                                  + ("" if precision == "fp32" else f"-{precision}"))
     record(model=model, languages=pool, out=str(stats_dir), max_tokens=max_tokens or None, allow_short=True,
-           window=window, batch_size=batch_size)
+           window=window, batch_size=batch_size, precision=precision)
     neuron_set = identify(load_stats_dir(stats_dir, pool), top_rate=top_rate, budget=budget)
     variant = variant_name("udhr", pool, budget)
     name = f"{model}.{variant.replace('%', 'pct')}" + (f".top{top_rate:g}" if top_rate else "") + ".safetensors"
@@ -67,6 +72,7 @@ def neurons_build(
     command += f" --languages {','.join(pool)}" if languages else ""
     command += f" --budget {budget}" if budget else ""
     command += f" --top-rate {top_rate:g}" if top_rate else ""
+    command += f" --precision {precision}" if precision != "fp32" else ""
     manifest = shipped_manifest()
     manifest["sets"].setdefault(model, {})[variant] = {
         "file": name,
