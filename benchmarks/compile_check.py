@@ -37,7 +37,7 @@ def _train_step(model, ids, precision):
     with autocast(precision, "cpu"):
         loss = model(input_ids=ids, labels=ids).loss
     loss.backward()
-    grads = [p.grad.detach().clone() for p in model.parameters() if p.requires_grad]
+    grads = [p.grad.detach().clone() for p in model.parameters() if p.grad is not None]
     model.zero_grad(set_to_none=True)
     return float(loss), grads
 
