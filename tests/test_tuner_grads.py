@@ -159,3 +159,21 @@ def test_side_branch_under_bf16_autocast_matches_fp32():
     for (_, p), g in zip(tuned.named_deltas(), ref_grads, strict=True):
         assert p.dtype == torch.float32 and p.grad.dtype == torch.float32
         assert (p.grad - g).norm() <= 0.05 * g.norm() + 1e-6
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_a_deep_copy_trains_and_unloads_its_own_deltas(arch):
+    """copy.deepcopy of a tuned model (torch.compile checks, EMA, ensembles) must train the copy's deltas:
+    closures as hooks kept calling the original's, so the copy got no gradient at all."""
+    tuned = wrap(make_model(arch))
+    copied = copy.deepcopy(tuned)
+    with torch.no_grad():
+        next(p for _, p in copied.named_deltas()).add_(0.5)  # the copy's output must follow the copy's deltas
+    ids = batch()
+    loss_of(copied, ids).backward()
+    assert all(p.grad is not None for _, p in copied.named_deltas())
+    assert all(p.grad is None for _, p in tuned.named_deltas())
+    with torch.no_grad():
+        assert not torch.equal(copied(ids).logits, tuned(ids).logits)
+        plain = copied.unload()(ids).logits
+        assert torch.equal(plain, tuned.unload()(ids).logits)  # each unloads itself; both back to the base

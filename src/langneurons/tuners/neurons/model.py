@@ -78,7 +78,6 @@ class NeuronModel(nn.Module):
         if any(hasattr(layer.mlp, DELTAS_ATTR) for layer in self._ffn):
             raise LangNeuronsError("this model already has neuron deltas; unload() them first")
         self._requires_grad = {name: p.requires_grad for name, p in model.named_parameters()}
-        self._hooks: list[Any] = []
         self._input_grads_enabled = False
         model.requires_grad_(False)
         for layer in self._ffn:
@@ -103,7 +102,7 @@ class NeuronModel(nn.Module):
                 deltas[proj] = NeuronDelta("rows", idx, layer.hidden_size, offset=offset, bias=bias, **common)
         layer.mlp.add_module(DELTAS_ATTR, deltas)
         for proj, delta in deltas.items():
-            self._hooks.append(_projection(layer, proj).register_forward_hook(_side_hook(delta)))
+            _projection(layer, proj).register_forward_hook(_SideHook(delta))
 
     def named_deltas(self) -> Iterator[tuple[str, nn.Parameter]]:
         """``("layers.<i>.<language>.<gate|up|down>[_bias]", parameter)`` per delta, in a fixed order."""
@@ -271,9 +270,8 @@ class NeuronModel(nn.Module):
 
     def unload(self) -> nn.Module:
         """Remove the deltas without merging and return the base model as it was before wrapping."""
-        for hook in self._hooks:
-            hook.remove()
-        self._hooks = []
+        for layer, proj, _ in list(self._deltas()):
+            _remove_side_hooks(_projection(layer, proj))
         for layer in self._ffn:
             if hasattr(layer.mlp, DELTAS_ATTR):
                 delattr(layer.mlp, DELTAS_ATTR)
@@ -330,11 +328,23 @@ def _projection(layer: FFNLayer, proj: str) -> nn.Module:
     return layer.up
 
 
-def _side_hook(delta: NeuronDelta):
-    def hook(module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
-        return delta(args[0], output)
+class _SideHook:
+    """The forward hook that adds a projection's delta. An object, not a closure: ``copy.deepcopy`` of a tuned
+    model (as ``torch.compile`` benchmarks, ensembling and EMA code do) then copies the delta it calls along with
+    the module tree, where a closure would keep calling the original's delta and leave the copy untrainable."""
 
-    return hook
+    def __init__(self, delta: NeuronDelta) -> None:
+        self.delta = delta
+
+    def __call__(self, module: nn.Module, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor:
+        return self.delta(args[0], output)
+
+
+def _remove_side_hooks(module: nn.Module) -> None:
+    """Remove this tuner's hooks from ``module`` by kind, so a deep copy (whose hook handles still point at
+    the original's hook tables) unloads its own."""
+    for key in [k for k, hook in module._forward_hooks.items() if isinstance(hook, _SideHook)]:
+        del module._forward_hooks[key]
 
 
 def _by_language(
