@@ -124,7 +124,9 @@ def test_an_unknown_setting_is_refused(tmp_path, corpus, no_compute, section, ke
     ({"targets": ["mlt_Latn"], "num_targets": None, "screen": {"window": 32}}, r"unused setting\(s\): screen"),
     ({"identify": {"budget": "-3"}}, "budget -3 keeps no neuron"),
     ({"evaluate": {"window": 32, "stride": 32}}, "evaluate.stride 32 must be below the window, 32"),
-    ({"screen": {"stride": 600}}, "screen.stride 600 must be below the window, 512"),
+    ({"screen": {"stride": 600}}, "screen.stride 600 must be below the window, 256"),
+    ({"screen": {"rank_by": "perplexity"}}, "screen.rank_by 'perplexity' is not one of bits_per_verse"),
+    ({"screen": {"verses": 1}}, "screen.verses"),
     ({"evaluate": {"suites": []}}, "evaluate.suites names no suite"),
 ])  # fmt: skip
 def test_bad_configs_name_the_setting_before_any_compute(tmp_path, corpus, no_compute, change, match):

@@ -5,7 +5,7 @@ Everything lands in one directory (``--out``, default ``experiments/<name>``)::
     settings.json            the config as run, the versions
     manifest.json            finished steps and their settings hashes (re-running skips them)
     stats/, neurons.safetensors
-    screen.json              base bits per byte over the pool (picks ``auto`` targets)
+    screen.json              the base model's cost of each pool language, worst first (picks ``auto`` targets)
     runs/<method>-<language>[-lr<rate>][-s<seed>]/  training runs (``langneurons train``)
     results/<name>.json      evaluation results (``langneurons evaluate``), base first
     study/selection.json     each (method, target)'s learning rate, chosen on validation loss only
@@ -38,6 +38,7 @@ from ..corpus import normalize_language
 from ..corpus.pydocs import PYDOCS_LABEL
 from ..evaluate import evaluate, load_results, markdown_table, method_table
 from ..evaluate.aggregate import markdown, study_tables
+from ..evaluate.screen import screen
 from ..evaluate.suites import ENGLISH
 from ..identify.lape import identify
 from ..identify.record import record
@@ -99,9 +100,8 @@ class Experiment:
     def _screen(self) -> list[Path]:
         c = self.config
         out = self.out / "screen.json"
-        evaluate(model=c.model, languages=c.pool, out=str(out), suites=["intrinsic"], corpus=c.corpus, name="screen",
-                 method="base", forgetting=False, dtype=c.dtype, precision=self.precision, device=c.device,
-                 **c.screen)
+        screen(model=c.model, languages=c.pool, out=str(out), corpus=c.corpus, dtype=c.dtype,
+               precision=self.precision, device=c.device, **c.screen)
         return [out]
 
     def targets(self) -> list[str]:
@@ -112,13 +112,13 @@ class Experiment:
         from ..neuronsets.format import NeuronSet
 
         neurons = NeuronSet.load(self.neurons_path)
-        metrics = load_results(self.out / "screen.json")["metrics"]
+        ranking = read_json(self.out / "screen.json", fix="delete it and run again: the screen step writes it",
+                            expect=dict).get("ranking", [])
         pivot = normalize_language(c.pivot)
-        scored = [(m["bits_per_byte"], lang) for lang, m in metrics.items()
-                  if lang != pivot and lang in neurons.languages and neurons.count(lang) > 0 and "bits_per_byte" in m]
-        if len(scored) < c.num_targets:
-            raise LangNeuronsError(f"only {len(scored)} pool languages have neurons; lower num_targets or raise top_rate")
-        return [lang for _, lang in sorted(scored, reverse=True)[: c.num_targets]]
+        chosen = [lang for lang in ranking if lang != pivot and lang in neurons.languages and neurons.count(lang) > 0]
+        if len(chosen) < c.num_targets:
+            raise LangNeuronsError(f"only {len(chosen)} pool languages have neurons; lower num_targets or raise top_rate")
+        return chosen[: c.num_targets]
 
     def _eval_languages(self, target: str | None = None) -> list[str]:
         """The base model on every target, a fine-tuned model on its own: forgetting (on unless the config

@@ -16,6 +16,7 @@ from ..core.errors import LangNeuronsError
 from ..core.settings import check_settings
 from ..corpus import load_corpus, resolve_languages, unique_languages
 from ..evaluate import evaluate
+from ..evaluate.screen import RANK_BY, screen
 from ..evaluate.suites import expand_suites
 from ..identify.lape import identify
 from ..identify.record import record
@@ -28,7 +29,7 @@ SECTIONS: dict[str, tuple[tuple[Callable, ...], tuple[str, ...]]] = {
     "identify": ((record, identify), _RUN_KEYS + ("stats", "allow_short")),
     "train": ((train,), _RUN_KEYS + ("language", "neurons", "overwrite", "seed")),
     "evaluate": ((evaluate,), _RUN_KEYS + ("pivot", "baseline")),
-    "screen": ((evaluate,), _RUN_KEYS + ("suites", "forgetting")),
+    "screen": ((screen,), _RUN_KEYS),
 }
 """Section -> the functions its settings go to, and the arguments the experiment sets itself."""
 
@@ -109,3 +110,13 @@ def check_corpus(config: Any, where: str) -> None:
     if isinstance(config.targets, list):
         resolve_languages(config.targets, source, what=f"{where}: targets")
     resolve_languages([config.pivot], source, what=f"{where}: pivot")
+    if config.targets == "auto":
+        rank_by = config.screen.get("rank_by", inspect.signature(screen).parameters["rank_by"].default)
+        if rank_by not in RANK_BY:
+            raise LangNeuronsError(f"{where}: screen.rank_by {rank_by!r} is not one of {', '.join(RANK_BY)}")
+        verses = config.screen.get("verses", 2)
+        if not isinstance(verses, int) or isinstance(verses, bool) or verses < 2:
+            raise LangNeuronsError(f"{where}: screen.verses must be a whole number of at least 2, not {verses!r}")
+        if rank_by == "bits_per_verse" and not hasattr(source, "parallel"):
+            raise LangNeuronsError(f"{where}: screen.rank_by bits_per_verse needs a parallel corpus, and "
+                                   f"{config.corpus} is not one; set screen: {{rank_by: bits_per_char}}")
