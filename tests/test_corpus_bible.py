@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 
+from fixtures import make_bible_database
 from langneurons.core.atomic import file_sha256
 from langneurons.core.errors import LangNeuronsError
 from langneurons.corpus import ParallelCorpus, bible, load_corpus, normalize_language, overlap
@@ -23,15 +24,6 @@ EMPTY = {("b", 21, 1, 1): "-", ("k", 8, 2, 3): sorted(MARKERS)[0], ("b", 66, 2, 
 
 def verse(code: str, book: int, chapter: int, number: int) -> str:
     return f"{code}-text book{book} chapter{chapter} verse{number}."
-
-
-def _create(path, rows) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE bible (id INTEGER NOT NULL, bbName TEXT NOT NULL, bNumber INTEGER NOT NULL, "
-                   "cNumber INTEGER NOT NULL, vNumber INTEGER NOT NULL, vText TEXT NOT NULL, "
-                   "PRIMARY KEY (bbName, bNumber, cNumber, vNumber))")
-        db.executemany("INSERT INTO bible VALUES (?, ?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(rows)])
-    db.close()
 
 
 def _rows():
@@ -52,7 +44,7 @@ def pin_of(path) -> DatabasePin:
 def database(tmp_path, monkeypatch):
     monkeypatch.setenv("LANGNEURONS_CACHE", str(tmp_path / "cache"))
     path = tmp_path / "bible.db"
-    _create(path, _rows())
+    make_bible_database(path, _rows())
     return path
 
 

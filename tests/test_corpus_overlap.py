@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 
 import pytest
 
+from fixtures import make_bible_database
 from langneurons.core.atomic import file_sha256
 from langneurons.corpus.bible import BibleCorpus, DatabasePin
 from langneurons.corpus.overlap import DROP_SHARE, ngrams, overlap, seen_ngrams, seen_share, units
@@ -40,12 +40,7 @@ def test_seen_share_and_overlap():
 
 
 def _database(path, rows):
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE bible (id INTEGER NOT NULL, bbName TEXT NOT NULL, bNumber INTEGER NOT NULL, "
-                   "cNumber INTEGER NOT NULL, vNumber INTEGER NOT NULL, vText TEXT NOT NULL, "
-                   "PRIMARY KEY (bbName, bNumber, cNumber, vNumber))")
-        db.executemany("INSERT INTO bible VALUES (?, ?, ?, ?, ?, ?)", [(i, *r) for i, r in enumerate(rows)])
-    db.close()
+    make_bible_database(path, rows)
     return BibleCorpus(database=path, pin=DatabasePin(os.path.getsize(path), file_sha256(path)))
 
 

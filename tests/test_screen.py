@@ -66,6 +66,11 @@ def test_screen_writes_a_ranking_worst_first(tmp_path, no_model):
         screen(model="unused", languages=["aaa_Latn"], out=str(tmp_path / "s.json"), corpus=corpus,
                rank_by="perplexity")
     assert not (tmp_path / "s.json").exists()
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": 1}')
+    with pytest.raises(LangNeuronsError, match="not a screen file"):
+        screen(model="unused", languages=["aaa_Latn"], out=str(notes), corpus=corpus)
+    assert notes.read_text() == '{"mine": 1}'
 
 
 def valid_keys(folder: str) -> set[int]:

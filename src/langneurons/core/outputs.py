@@ -135,6 +135,8 @@ NEURON_SET = Kind("a neuron set", False, lambda p: _safetensors_format(p) == "la
 STATISTICS = Kind("a statistics file", False, lambda p: _safetensors_format(p) == "langneurons.identify.stats")
 TORCH_NEURONS = Kind("a torch neuron file", False, _torch_neurons)
 RESULTS = Kind("a results file", False, lambda p: _json_format(p).startswith("langneurons.results/"))
+SCREEN = Kind("a screen file", False, lambda p: _json_format(p).startswith(("langneurons.screen/", "langneurons.results/")))
+"""``screen.json``; until the screen had its own format it was a results file, which a rerun may replace."""
 TABLE = Kind("a results table", False, lambda p: _head(p, 4096).startswith("| run | method |"))
 REPORT = Kind("a report", False, lambda p: _head(p).startswith("<!DOCTYPE html>") and "langneurons report" in _head(p))
 ANALYSIS = Kind("an analysis folder", True, _analysis, whole=False)

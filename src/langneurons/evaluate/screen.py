@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from ..core.atomic import write_json
 from ..core.errors import LangNeuronsError
+from ..core.outputs import SCREEN, claim
 from ..core.precision import Precision, autocast, resolve_precision
 from ..corpus import load_corpus, unique_languages
 from ..models import load_model
@@ -90,6 +91,7 @@ def screen(
     if verses < 2:
         raise LangNeuronsError(f"verses must be at least 2, not {verses}")
     precision = resolve_precision(precision, device)
+    claim(out, SCREEN)
     languages = unique_languages(languages)
     texts = screen_texts(load_corpus(corpus), languages, rank_by=rank_by, verses=verses, max_bytes=max_bytes)
     lm, tokenizer = load_model(model, dtype=dtype, device=device)

@@ -38,6 +38,7 @@ from ..corpus import normalize_language
 from ..corpus.pydocs import PYDOCS_LABEL
 from ..evaluate import evaluate, load_results, markdown_table, method_table
 from ..evaluate.aggregate import markdown, study_tables
+from ..evaluate.screen import FORMAT as SCREEN_FORMAT
 from ..evaluate.screen import screen
 from ..evaluate.suites import ENGLISH
 from ..identify.lape import identify
@@ -183,7 +184,7 @@ class Experiment:
                                            "dtype": c.dtype, "precision": self.precision}, self._identify, WEIGHTS["identify"]))
         if c.targets == "auto":
             steps.append(Step("screen", {"model": c.model, "pool": c.pool, "screen": c.screen,
-                                         "precision": self.precision}, self._screen,
+                                         "precision": self.precision, "format": SCREEN_FORMAT}, self._screen,
                               WEIGHTS["screen"]))
         return steps
 
