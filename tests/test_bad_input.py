@@ -129,8 +129,6 @@ def test_non_finite_numbers_on_the_command_line(argv, capsys, tmp_path, monkeypa
     (["train", "--model", "M", "--method", "lora", "--language", "mt", "--out", "R", "--max-steps", "ten"],
      "argument --max-steps: invalid int value: 'ten'"),
     (["identify", "S", "--out", "N", "--top-rate", "1%"], "argument --top-rate: invalid float value: '1%'"),
-    (["train", "--model", "M", "--method", "magic", "--language", "mt", "--out", "R"],
-     "argument --method: invalid choice: 'magic'"),
 ])  # fmt: skip
 def test_values_that_do_not_parse_get_the_usage_line(argv, complaint, capsys):
     with pytest.raises(SystemExit) as e:

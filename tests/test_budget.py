@@ -11,7 +11,7 @@ import torch
 from langneurons.cli import main
 from langneurons.core.errors import LangNeuronsError
 from langneurons.experiment.config import ExperimentConfig
-from langneurons.identify.budget import Budget
+from langneurons.neuronsets.budget import Budget
 from langneurons.identify.lape import identify, lape_scores
 from langneurons.models.registry import FFNShape, ffn_shape
 from langneurons.neuronsets.format import NeuronSet, parameter_share

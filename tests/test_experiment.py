@@ -100,7 +100,7 @@ def test_a_rerun_does_nothing_and_a_killed_run_resumes(finished, steps_run):
 def test_bad_configs_are_refused_before_anything_runs(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\npool: [eng_Latn, mlt_Latn]\nmethods: [neurons, magic]\n")
-    with pytest.raises(LangNeuronsError, match="methods must be some of"):
+    with pytest.raises(LangNeuronsError, match="methods: unknown method 'magic'"):
         experiment(str(bad), out=str(tmp_path / "o"))
     bad.write_text("name: x\npool: [eng_Latn, mlt_Latn]\nlearning_rate: 3\n")
     with pytest.raises(LangNeuronsError, match="unknown setting"):

@@ -14,7 +14,8 @@ from ..core.errors import LangNeuronsError
 from ..core.outputs import plain_name
 from ..core.precision import PRECISIONS
 from ..corpus import normalize_language
-from ..identify.budget import Budget
+from ..neuronsets.budget import Budget
+from ..train.arms import SIZE_KINDS, parse_arm
 from ..train.methods import METHODS
 from .validate import check_languages, check_sections, check_unused
 
@@ -74,7 +75,7 @@ _KIND_NAMES = {
     "neurons": "a file name", "methods": "a list of methods", "analyses": "a list of analyses",
     "identify": "a mapping of settings", "train": "a mapping of settings", "evaluate": "a mapping of settings",
     "screen": "a mapping of settings", "figures": "a list of formats", "seeds": "a list of whole numbers",
-    "sweep_seeds": "a whole number", "sweep_extend": "a whole number",
+    "sweep_seeds": "a whole number", "sweep_extend": "a whole number", "budgets": "a list of budgets",
 }  # fmt: skip
 _KINDS = {name: (lambda v: isinstance(v, str)) for name in ("name", "model", "dtype", "precision", "device", "corpus",
                                                                  "pivot")}
@@ -86,6 +87,7 @@ _KINDS |= {
     "seeds": lambda v: isinstance(v, list) and all(type(x) is int for x in v),
     "sweep_seeds": lambda v: type(v) is int,
     "sweep_extend": lambda v: type(v) is int,
+    "budgets": lambda v: isinstance(v, list) and all(isinstance(x, str | int) and not isinstance(x, bool) for x in v),
     "neurons": lambda v: v is None or isinstance(v, str),
 }
 
@@ -114,6 +116,11 @@ class ExperimentConfig:
     """An existing neuron-set file to use instead of identifying over ``pool``."""
     identify: dict[str, Any] = field(default_factory=dict)
     methods: list[str] = field(default_factory=lambda: ["neurons", "random", "lora", "full"])
+    """Methods, each optionally at a size (``neurons@1%``, ``lora@r16``; see ``train.arms``): every entry is
+    an arm of the study, with its own sweep, rows and trainable share."""
+    budgets: list[str | int] = field(default_factory=list)
+    """Per-language budgets at which ``neurons`` and ``random`` (listed without a size) run, one arm each:
+    ``budgets: [0.1%, 0.5%, 1%]`` is ``neurons@0.1%, neurons@0.5%, ...``; a neuron set is identified per budget."""
     train: dict[str, Any] = field(default_factory=dict)
     evaluate: dict[str, Any] = field(default_factory=dict)
     screen: dict[str, Any] = field(default_factory=dict)
@@ -162,9 +169,9 @@ class ExperimentConfig:
         plain_name(self.name, f"{where}: experiment name")  # it names the default folder, experiments/<name>
         if self.precision not in PRECISIONS:  # the hardware is checked where it runs (Experiment), not here
             raise LangNeuronsError(f"{where}: precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        bad_methods = sorted(set(self.methods) - set(METHODS))
-        if bad_methods or not self.methods:
-            raise LangNeuronsError(f"{where}: methods must be some of {', '.join(METHODS)} (got {self.methods})")
+        if not self.methods:
+            raise LangNeuronsError(f"{where}: methods must be some of {', '.join(METHODS)} (got none)")
+        self._check_arms(where)
         bad_analyses = sorted(set(self.analyses) - set(ANALYSES))
         if bad_analyses:
             raise LangNeuronsError(f"{where}: analyses must be some of {', '.join(ANALYSES)} (got {bad_analyses})")
@@ -194,6 +201,48 @@ class ExperimentConfig:
             except LangNeuronsError as e:
                 raise LangNeuronsError(f"{where}: identify.{e}") from e
 
+    def _check_arms(self, where: str) -> None:
+        """Every method and size parses, no arm twice, budgets only where some method takes one."""
+        try:
+            for budget in self.budgets:
+                Budget.parse(budget)
+            arms = [parse_arm(m) for m in self.methods]
+        except LangNeuronsError as e:
+            raise LangNeuronsError(f"{where}: methods: {e}") from e
+        if self.budgets and not any(a.size is None and SIZE_KINDS.get(a.method) == "budget" for a in arms):
+            raise LangNeuronsError(f"{where}: budgets applies to neurons and random listed without a size, and "
+                                   "methods has none; remove budgets or add neurons")
+        labels = self.arms()
+        if len(set(labels)) != len(labels):
+            twice = sorted({a for a in labels if labels.count(a) > 1})
+            raise LangNeuronsError(f"{where}: methods names {', '.join(twice)} twice (after budgets); keep one")
+        sized = [a for a in map(parse_arm, labels) if a.budget is not None]
+        if sized and self.neurons is not None:
+            raise LangNeuronsError(f"{where}: {sized[0].label} needs a neuron set identified at its budget, but "
+                                   "neurons: FILE skips identification; remove neurons: or the sizes")
+        if any(a.rank is not None for a in map(parse_arm, labels)) and "lora_r" in self.train:
+            raise LangNeuronsError(f"{where}: train.lora_r and a LoRA rank in methods (lora@r16) both set the rank; "
+                                   "keep the one in methods")
+
+    def arms(self) -> list[str]:
+        """The study's arms in order: ``methods``, each unsized neurons/random once per ``budgets``."""
+        out = []
+        for entry in self.methods:
+            arm = parse_arm(entry)
+            if arm.size is None and SIZE_KINDS.get(arm.method) == "budget" and self.budgets:
+                out += [parse_arm(f"{arm.method}@{b}").label for b in self.budgets]
+            else:
+                out.append(arm.label)
+        return out
+
+    def base_methods(self) -> list[str]:
+        """The methods the arms run, each once (``neurons@1%`` and ``neurons@2%`` run neurons)."""
+        return list(dict.fromkeys(parse_arm(m).method for m in self.methods))
+
+    def budgets_used(self) -> list[str]:
+        """Each distinct budget an arm names (each needs its own neuron set)."""
+        return list(dict.fromkeys(a.size for a in map(parse_arm, self.arms()) if a.budget is not None))
+
     def _check_protocol(self, where: str) -> None:
         """Seeds and learning-rate sweeps, refused before anything runs."""
         if not self.seeds or min(self.seeds) < 0 or len(set(self.seeds)) != len(self.seeds):
@@ -207,11 +256,12 @@ class ExperimentConfig:
             raise LangNeuronsError(f"{where}: train.seed is set by the protocol; list the seeds as seeds: [0, 1, 2]")
         lr = self.train.get("lr")
         if isinstance(lr, dict):
-            unused = sorted(set(lr) - set(self.methods))
+            arms = self.arms()
+            unused = sorted(set(lr) - set(arms) - {parse_arm(a).method for a in arms})
             if unused:
                 raise LangNeuronsError(f"{where}: train.lr names {', '.join(unused)}, which methods does not run; "
                                        "remove it or add it to methods")
-        for method in self.methods:
+        for method in self.arms():
             rates = self.learning_rates(method)
             if not rates or any(r is not None and (isinstance(r, bool) or not isinstance(r, int | float) or r <= 0)
                                 for r in rates):
@@ -221,10 +271,11 @@ class ExperimentConfig:
                 raise LangNeuronsError(f"{where}: train.lr for {method} repeats a value ({rates})")
 
     def learning_rates(self, method: str) -> list[float | None]:
-        """The rates swept for ``method`` (``[None]``: the preset's default)."""
+        """The rates swept for arm ``method``: its own entry in ``train.lr`` (``neurons@1%``), else its
+        method's (``neurons``); ``[None]``: the preset's default."""
         lr = self.train.get("lr")
         if isinstance(lr, dict):
-            lr = lr.get(method)
+            lr = lr.get(method, lr.get(parse_arm(method).method))
         return list(lr) if isinstance(lr, list) else [lr]
 
     def to_dict(self) -> dict[str, Any]:

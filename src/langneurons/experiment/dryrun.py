@@ -27,8 +27,8 @@ STEP_OVERHEAD_S = 10.0
 """Seconds each step spends outside the arithmetic (loading the model, tokenizing, writing)."""
 
 
-def train_weight(method: str) -> float:
-    return WEIGHTS["train:full"] if method == "full" else WEIGHTS["train"]
+def train_weight(arm: str) -> float:
+    return WEIGHTS["train:full"] if arm == "full" else WEIGHTS["train"]
 
 
 def _targets(config: Any) -> list[str]:
@@ -41,7 +41,7 @@ def plan_lines(config: Any) -> tuple[list[tuple[str, float]], list[RunSpec], lis
     """Every step with its weight, the sweep's runs and the further runs of the chosen rates."""
     targets = _targets(config)
     sweep = sweep_specs(config, targets)
-    chosen = {(m, t): config.learning_rates(m)[0] for t in targets for m in config.methods}  # a stand-in rate
+    chosen = {(m, t): config.learning_rates(m)[0] for t in targets for m in config.arms()}  # a stand-in rate
     swept = {(s.method, s.target, s.seed) for s in sweep}
     further = [s for s in final_specs(config, targets, chosen) if (s.method, s.target, s.seed) not in swept]
     steps = [("identify", WEIGHTS["identify"])] if config.neurons is None else []
@@ -76,7 +76,7 @@ def _duration(seconds: float) -> str:
 
 def _extension_note(config: Any) -> str:
     """How many runs the sweep may add to bracket its optimum (not in the estimate: they may not be needed)."""
-    grids = [m for m in config.methods if len(config.learning_rates(m)) > 1]
+    grids = [m for m in config.arms() if len(config.learning_rates(m)) > 1]
     most = config.sweep_extend * len(grids) * len(_targets(config)) * config.sweep_seeds
     return (f" (+ up to {most} sweep runs if validation picks a grid's edge: at most {config.sweep_extend} rates "
             "per method and target)") if most else ""
@@ -89,7 +89,7 @@ def describe_plan(config: Any, out: Path) -> str:
     targets = ", ".join(config.targets) if config.targets != "auto" else \
         f"{config.num_targets} chosen by the screen (auto1...: named once it ran)"
     lines = [f"experiment {config.name} -> {out}", f"model {config.model} on {config.device} in {config.precision}, corpus {config.corpus}",
-             f"targets: {targets}", f"methods: {', '.join(config.methods)}; seeds: {config.seeds}",
+             f"targets: {targets}", f"methods: {', '.join(config.arms())}; seeds: {config.seeds}",
              f"training runs: {len(sweep)} in the sweep + {len(further)} at the chosen rates"
              + _extension_note(config), "steps:"]
     lines += [f"  {name}  (weight {weight:g})" for name, weight in steps]

@@ -2,7 +2,8 @@
 of the chosen rate scored on test and summarised as mean ± 95 % interval, with neurons paired against every other
 method on the same seeds (random first: the same budget, other neurons).
 
-Runs are named ``<method>-<target>`` with ``-lr<rate>`` when the method sweeps several rates and ``-s<seed>``
+Each arm (a method at a size, ``neurons@1%``; see ``train.arms``) is swept, chosen and scored on its own.
+Runs are named ``<arm>-<target>`` (the arm as a file name: ``neurons-1pct``, ``lora-r16``) with ``-lr<rate>`` when the method sweeps several rates and ``-s<seed>``
 when the study has several seeds, so a one-rate one-seed experiment (the demo) keeps its plain names.
 The choice reads only the runs' validation loss (``run.json``: ``result.best_eval_loss``, the loss of the
 checkpoint that was kept), averaged over the sweep's seeds; test scores never take part in it.
@@ -22,6 +23,7 @@ from typing import Any
 
 from ..core.errors import LangNeuronsError
 from ..evaluate.aggregate import CONFIDENCE, mean_ci, paired
+from ..train.arms import SIZE_KINDS, parse_arm
 from .config import ExperimentConfig
 
 FORMAT = "langneurons.study/1"
@@ -37,7 +39,7 @@ class RunSpec:
 
 
 def run_spec(config: ExperimentConfig, method: str, target: str, lr: float | None, seed: int) -> RunSpec:
-    name = f"{method}-{target}"
+    name = f"{parse_arm(method).slug}-{target}"
     if len(config.learning_rates(method)) > 1:
         name += f"-lr{lr:g}"
     if len(config.seeds) > 1:
@@ -51,7 +53,7 @@ Grids = Mapping[tuple[str, str], Sequence[float | None]]
 
 def sweep_specs(config: ExperimentConfig, targets: Sequence[str], grids: Grids | None = None) -> list[RunSpec]:
     """Every rate of every method on the sweep's seeds: what the choice of rate reads."""
-    return [run_spec(config, m, t, lr, s) for t in targets for m in config.methods
+    return [run_spec(config, m, t, lr, s) for t in targets for m in config.arms()
             for lr in (grids[m, t] if grids else config.learning_rates(m)) for s in config.seeds[: config.sweep_seeds]]
 
 
@@ -115,7 +117,7 @@ def choose_lr(config: ExperimentConfig, method: str, target: str, valid_loss: Ma
 def final_specs(config: ExperimentConfig, targets: Sequence[str], chosen: Mapping[tuple[str, str], float | None]
                 ) -> list[RunSpec]:
     """Every seed of each method's chosen rate: the runs scored on test."""
-    return [run_spec(config, m, t, chosen[m, t], s) for t in targets for m in config.methods for s in config.seeds]
+    return [run_spec(config, m, t, chosen[m, t], s) for t in targets for m in config.arms() for s in config.seeds]
 
 
 def _deltas(run: Mapping[str, Any], base: Mapping[str, Any], labels: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -159,13 +161,29 @@ def _interval(values: list[float]) -> dict[str, Any] | None:
     return mean_ci(values).to_dict() if values else None
 
 
+def rivals(arms: Sequence[str], reference: str = "neurons") -> dict[str, list[str]]:
+    """Each arm of method ``reference`` and the arms it is paired against: ``random`` at the same size first,
+    then every arm of a method without a budget (ffn, full, lora at every rank, ia3), in study order; other
+    budgets of neurons and random are compared along the budget curve, not pair by pair."""
+    parsed = {a: parse_arm(a) for a in arms}
+    out = {}
+    for label, arm in parsed.items():
+        if arm.method != reference:
+            continue
+        same = [b for b, other in parsed.items() if other.method == "random" and other.size == arm.size]
+        rest = [b for b, other in parsed.items() if SIZE_KINDS.get(other.method) != "budget"]
+        out[label] = same + rest
+    return out
+
+
 def _paired(per_seed: Mapping[tuple[str, str], Mapping[int, dict[str, dict[str, float]]]],
             reference: str) -> list[dict[str, Any]]:
-    """``reference`` minus each other method, per target, label and metric; random first, then in study order."""
-    others = sorted(dict.fromkeys(m for m, _ in per_seed if m != reference), key=lambda m: m != "random")
-    targets = dict.fromkeys(t for m, t in per_seed if m == reference)
-    return [row for t in targets for other in others if (other, t) in per_seed
-            for row in _paired_rows(per_seed[reference, t], per_seed[other, t], reference, other, t)]
+    """Each ``reference`` arm minus each of its rivals, per target, label and metric."""
+    arms = list(dict.fromkeys(m for m, _ in per_seed))
+    targets = dict.fromkeys(t for _, t in per_seed)
+    return [row for t in targets for ref, others in rivals(arms, reference).items() if (ref, t) in per_seed
+            for other in others if (other, t) in per_seed
+            for row in _paired_rows(per_seed[ref, t], per_seed[other, t], ref, other, t)]
 
 
 def _paired_rows(a: Mapping[int, dict[str, dict[str, float]]], b: Mapping[int, dict[str, dict[str, float]]],

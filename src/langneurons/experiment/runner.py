@@ -4,7 +4,7 @@ Everything lands in one directory (``--out``, default ``experiments/<name>``)::
 
     settings.json            the config as run, the versions
     manifest.json            finished steps and their settings hashes (re-running skips them)
-    stats/, neurons.safetensors
+    stats/, neurons.safetensors  (and neurons-<budget>.safetensors per budget an arm names: neurons-1pct)
     screen.json              the base model's cost of each pool language, worst first (picks ``auto`` targets)
     runs/<method>-<language>[-lr<rate>][-s<seed>]/  training runs (``langneurons train``)
     results/<name>.json      evaluation results (``langneurons evaluate``), base first
@@ -46,6 +46,8 @@ from ..identify.record import record
 from ..identify.stats import load_stats_dir
 from ..report import report
 from ..train import train
+from ..train.arms import Arm, parse_arm
+from ..train.methods import METHODS
 from ..train.trainer import TrainingDiverged
 from .config import ExperimentConfig
 from .dryrun import WEIGHTS, describe_plan, train_weight
@@ -81,6 +83,10 @@ class Experiment:
     def neurons_path(self) -> Path:
         return Path(self.config.neurons) if self.config.neurons else self.out / "neurons.safetensors"
 
+    def neurons_for(self, arm: Arm) -> Path:
+        """The neuron set an arm trains: its budget's own (``neurons-1pct.safetensors``), else the one set."""
+        return self.neurons_path if arm.budget is None else self.out / f"{Arm('neurons', arm.size).slug}.safetensors"
+
     def run_dir(self, name: str) -> Path:
         return self.out / "runs" / plain_name(name, "run name")
 
@@ -95,8 +101,12 @@ class Experiment:
         record(model=c.model, languages=c.pool, out=str(self.out / "stats"), corpus=c.corpus, dtype=c.dtype,
                precision=self.precision, device=c.device, allow_short=True, **rec)
         pool = [normalize_language(x) for x in c.pool]
-        identify(load_stats_dir(self.out / "stats", pool), **lape).save(self.neurons_path)
-        return [self.neurons_path]
+        stats = load_stats_dir(self.out / "stats", pool)
+        identify(stats, **lape).save(self.neurons_path)
+        sized = [self.neurons_for(parse_arm(f"neurons@{b}")) for b in c.budgets_used()]
+        for budget, path in zip(c.budgets_used(), sized, strict=True):
+            identify(stats, **{**lape, "budget": budget}).save(path)
+        return [self.neurons_path, *sized]
 
     def _screen(self) -> list[Path]:
         c = self.config
@@ -140,12 +150,16 @@ class Experiment:
     def _train(self, spec: RunSpec) -> list[Path]:
         c = self.config
         settings = {k: v for k, v in c.train.items() if k != "lr"}
+        arm = parse_arm(spec.method)
+        if arm.rank is not None:  # alpha twice the rank, as the default (32, 64), unless the config sets it
+            settings |= {"lora_r": arm.rank, "lora_alpha": settings.get("lora_alpha", 2 * arm.rank)}
         run = self.run_dir(spec.name)
         if (run / "DONE").is_file() and f"train:{spec.name}" not in self.manifest.steps:
             return [run / "DONE"]  # finished just before a kill, never recorded: keep it
         try:
-            train(model=c.model, method=spec.method, language=spec.target, out=str(run), corpus=c.corpus,
-                  dtype=c.dtype, precision=self.precision, neurons=str(self.neurons_path) if spec.method in ("neurons", "random") else None,
+            train(model=c.model, method=arm.method, language=spec.target, out=str(run), corpus=c.corpus,
+                  dtype=c.dtype, precision=self.precision,
+                  neurons=str(self.neurons_for(arm)) if METHODS[arm.method].selection else None,
                   lr=spec.lr, seed=spec.seed, overwrite=(run / "DONE").is_file(), **settings)
         except TrainingDiverged as e:
             if len(c.learning_rates(spec.method)) < 2 or spec.seed not in c.seeds[: c.sweep_seeds]:
@@ -181,7 +195,9 @@ class Experiment:
         steps = []
         if c.neurons is None:
             steps.append(Step("identify", {"model": c.model, "pool": c.pool, "corpus": c.corpus, "identify": c.identify,
-                                           "dtype": c.dtype, "precision": self.precision}, self._identify, WEIGHTS["identify"]))
+                                           "dtype": c.dtype, "precision": self.precision,
+                                           **({"budgets": c.budgets_used()} if c.budgets_used() else {})},
+                              self._identify, WEIGHTS["identify"]))
         if c.targets == "auto":
             steps.append(Step("screen", {"model": c.model, "pool": c.pool, "screen": c.screen,
                                          "precision": self.precision, "format": SCREEN_FORMAT}, self._screen,
@@ -190,7 +206,10 @@ class Experiment:
 
     def _train_step(self, spec: RunSpec, after: tuple[str, ...]) -> Step:
         settings = {"model": self.config.model, "train": {k: v for k, v in self.config.train.items() if k != "lr"},
-                    "lr": spec.lr, "seed": spec.seed, "neurons": str(self.neurons_path), "precision": self.precision}
+                    "lr": spec.lr, "seed": spec.seed, "neurons": str(self.neurons_for(parse_arm(spec.method))),
+                    "precision": self.precision}
+        if parse_arm(spec.method).size is not None:
+            settings["arm"] = spec.method
         return Step(f"train:{spec.name}", settings, lambda: self._train(spec), train_weight(spec.method), after)
 
     def _evaluate_settings(self) -> dict[str, Any]:
@@ -224,7 +243,7 @@ class Experiment:
         specs = sweep_specs(c, self.targets())
         grids = {}
         for t in self.targets():
-            for m in c.methods:
+            for m in c.arms():
                 while True:  # each added rate's runs, once finished, may call for one more
                     rates = bracket(c, m, t, self._valid_losses(specs))
                     new = [spec for lr in rates for s in c.seeds[: c.sweep_seeds]
@@ -240,14 +259,14 @@ class Experiment:
         grids = self.grids()
         losses = self._valid_losses(sweep_specs(self.config, self.targets(), grids))
         return {f"{m}-{t}": choose_lr(self.config, m, t, losses, grids[m, t])
-                for t in self.targets() for m in self.config.methods}
+                for t in self.targets() for m in self.config.arms()}
 
     def _selection(self) -> dict:
         return read_json(self.out / "study" / "selection.json", fix="delete it to choose the rates again", expect=dict)
 
     def final_specs(self) -> list[RunSpec]:
         selection = self._selection()
-        chosen = {(m, t): selection[f"{m}-{t}"]["chosen"] for t in self.targets() for m in self.config.methods}
+        chosen = {(m, t): selection[f"{m}-{t}"]["chosen"] for t in self.targets() for m in self.config.arms()}
         return final_specs(self.config, self.targets(), chosen)
 
     def plan_rest(self) -> list[Step]:
@@ -266,7 +285,7 @@ class Experiment:
                               WEIGHTS["evaluate"], (train_step, "evaluate:base")))
         trained = swept + tuple(s.name for s in steps if s.name.startswith("train:"))
         evaluated = ("evaluate:base", *(s.name for s in steps if s.name.startswith("evaluate:")))
-        steps.append(Step("study", {"seeds": c.seeds, "methods": c.methods}, self._study, WEIGHTS["study"], evaluated))
+        steps.append(Step("study", {"seeds": c.seeds, "methods": c.arms()}, self._study, WEIGHTS["study"], evaluated))
         for kind in c.analyses:
             reads = prepared if kind == "neurons" else prepared + trained
             settings = {"kind": kind, "pivot": c.pivot, "figures": c.figures}
@@ -314,7 +333,7 @@ class Experiment:
             steps = self.plan_sweep()
 
     def _sweeps(self) -> bool:
-        return self.config.sweep_seeds > 1 or any(len(self.config.learning_rates(m)) > 1 for m in self.config.methods)
+        return self.config.sweep_seeds > 1 or any(len(self.config.learning_rates(m)) > 1 for m in self.config.arms())
 
     def _print_results(self) -> None:
         """The paper-like table on the terminal (the study's intervals when there are several seeds); every

@@ -68,7 +68,7 @@ def _check_train_numbers(config: Any, where: str) -> None:
     """The training settings that are not whole numbers (weight decay, early-stopping threshold), and how
     they relate (save and eval steps), as ``train`` will check them."""
     given = {k: v for k, v in config.train.items() if k != "lr"}
-    placeholders = {"model": "-", "method": config.methods[0], "language": "-", "out": "-"}
+    placeholders = {"model": "-", "method": config.base_methods()[0], "language": "-", "out": "-"}
     check_numbers(TrainSettings(**{**placeholders, **given}), label=lambda name: f"{where}: train.{name}")
 
 
@@ -84,7 +84,7 @@ def check_unused(config: Any, where: str, given: Iterable[str]) -> None:
             unused.append("num_targets (targets are listed)")
     for option in _METHOD_OPTIONS:
         users = [name for name, m in METHODS.items() if option in m.options]
-        if option in config.train and not set(users) & set(config.methods):
+        if option in config.train and not set(users) & set(config.base_methods()):
             unused.append(f"train.{option} (used by {', '.join(users)}, which methods does not run)")
     if unused:
         raise LangNeuronsError(f"{where}: unused setting(s): {'; '.join(unused)}; remove them or run what uses them")
@@ -98,7 +98,7 @@ def check_languages(config: Any, where: str) -> None:
         if config.pool:
             pool = set(unique_languages(config.pool))
             outside = [t for t in targets if t not in pool]
-            if outside and config.neurons is None and any(METHODS[m].selection for m in config.methods):
+            if outside and config.neurons is None and any(METHODS[m].selection for m in config.base_methods()):
                 raise LangNeuronsError(f"{where}: targets {', '.join(outside)} are not in the pool, so no neurons "
                                        "are identified for them; add them to pool")
 

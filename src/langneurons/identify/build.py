@@ -10,7 +10,7 @@ from ..core.precision import Precision, resolve_precision
 from ..core.settings import checked
 from ..corpus import load_corpus, resolve_language
 from ..neuronsets.shipped import MANIFEST, SHIPPED_DIR, shipped_manifest
-from .budget import Budget
+from ..neuronsets.budget import Budget
 from .lape import identify
 from .record import record
 from .stats import load_stats_dir

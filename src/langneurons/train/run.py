@@ -30,7 +30,7 @@ from . import rundir
 from .data import WindowDataset, causal_lm_loss, collate_windows, load_windows
 from .methods import Method, MethodInputs, random_layers, usable_projections
 from .runinfo import result, run_info
-from .settings import TrainSettings, check_method, resolve_optimizer
+from .settings import TrainSettings, apply_size, check_method, resolve_optimizer
 from .trainer import (
     CurvesCallback,
     EarlyStopping,
@@ -51,7 +51,8 @@ def train(**settings: Any) -> Path:
     Args:
         model: Embedded name (gemma-3-270m, smollm2-135m), hub id or local model directory.
         method: neurons (a LAPE set), random (as many random neurons), ffn (all FFN weights), full, lora
-            or ia3.
+            or ia3; neurons and random at the neuron set's budget (neurons@1%, random@700) and lora at a rank
+            (lora@r16) name a size too (docs/training.md).
         language: Target language (mlt_Latn, or an alias like mt).
         out: Run directory to create (see docs/training.md for its layout).
         neurons: Neuron-set file (methods neurons and random).
@@ -111,6 +112,7 @@ train.__annotations__ = {p.name: p.annotation for p in train.__signature__.param
 
 def run_training(s: TrainSettings, *, callbacks: Sequence[Any] = ()) -> Path:
     """``train`` with extra Trainer callbacks (tests use one to kill a run mid-way)."""
+    s = apply_size(s, _neuron_budget)
     method = check_method(s)
     lr, max_grad_norm = resolve_optimizer(s)
     precision = resolve_precision(s.precision)  # the Trainer's device: the GPU if there is one
@@ -252,6 +254,16 @@ def _trainer(
     if quiet():
         trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def _neuron_budget(path: str) -> str | None:
+    """The budget a neuron-set file was identified at (None: it does not say, e.g. an imported set)."""
+    from ..neuronsets.format import NeuronSet
+
+    if not Path(path).is_file():
+        raise LangNeuronsError(f"neuron set {path} does not exist; pass the file `langneurons identify` wrote")
+    budget = NeuronSet.load(path).params.get("budget")
+    return None if budget is None else str(budget)
 
 
 def _selection(

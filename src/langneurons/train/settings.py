@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 from ..core.errors import LangNeuronsError
 from ..core.precision import Precision
 from ..core.settings import check_settings, flag
+from .arms import parse_arm, same_budget
 from .methods import METHODS, Method
-
-MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]  # the CLI's choices are METHODS' names
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class TrainSettings:
     its docstring says what each means), as recorded in ``run.json``."""
 
     model: str
-    method: MethodName
+    method: str
     language: str
     out: str
     neurons: str | None = None
@@ -78,9 +77,32 @@ class TrainSettings:
 DEFAULTS = {f.name: f.default for f in fields(TrainSettings) if f.default is not MISSING}
 
 
+def apply_size(s: TrainSettings, neuron_budget: Callable[[str], str | None]) -> TrainSettings:
+    """``s`` with a method at a size (``lora@r16``, ``neurons@1%``) turned into the plain method and the
+    settings that size means: a rank sets ``lora_r`` (and ``lora_alpha`` to twice it unless given); a budget
+    must be the one the neuron set was identified at (``neuron_budget(path)`` reads it), since a set's
+    neurons are chosen for its budget. Refused in one line when the two disagree."""
+    arm = parse_arm(s.method)
+    if arm.size is None:
+        return s
+    if arm.rank is not None:
+        if s.lora_r != DEFAULTS["lora_r"]:
+            raise LangNeuronsError(f"--method {arm.label} gives the LoRA rank; drop --lora-r {s.lora_r}")
+        alpha = s.lora_alpha if s.lora_alpha != DEFAULTS["lora_alpha"] else 2 * arm.rank
+        return replace(s, method=arm.method, lora_r=arm.rank, lora_alpha=alpha)
+    if not s.neurons:
+        raise LangNeuronsError(f"--method {arm.label} needs the neuron set identified at {arm.size}: pass --neurons FILE")
+    found = neuron_budget(s.neurons)
+    if found is None or not same_budget(found, arm.size):
+        raise LangNeuronsError(f"{s.neurons} was identified at budget {found or 'unknown'}, not {arm.size}; "
+                               f"identify with --budget {arm.size}, or write --method {arm.method}")
+    return replace(s, method=arm.method)
+
+
 def check_method(s: TrainSettings) -> Method:
     """The method ``s`` names, its options and the numbers in range; else a one-line error."""
     if s.method not in METHODS:
+        parse_arm(s.method)  # names what is wrong with a sized or unknown name
         raise LangNeuronsError(f"unknown method {s.method!r}; use one of {', '.join(METHODS)}")
     method = METHODS[s.method]
     for name in ("neurons", "projections", "random_match", "lora_r", "lora_alpha", "lora_targets"):

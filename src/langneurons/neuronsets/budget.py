@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from ..core.errors import LangNeuronsError
-from ..neuronsets.format import parameter_share
+from .format import parameter_share
 
 _COUNT = re.compile(r"[-+]?[0-9]+")
 _SHARE = re.compile(r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*%")
