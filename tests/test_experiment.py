@@ -52,7 +52,9 @@ def test_the_demo_pipeline_runs_end_to_end(finished):
     assert target in LANGUAGES and target != "eng_Latn"
     expected = {"identify", "screen", "evaluate:base", "study", "report"} | {f"analysis:{k}" for k in
                                                                     ("neurons", "training", "weights", "alignment")}
-    expected |= {f"{step}:{m}-{target}" for m in methods for step in ("train", "evaluate")}
+    expected |= {f"{step}:{m}-{target}" for m in methods for step in ("train", "evaluate", "measure:weights",
+                                                                      "measure:alignment")}
+    expected.add("measure:alignment:base")
     assert set(steps) == expected
     for m in methods:
         results = json.loads((out / "results" / f"{m}-{target}.json").read_text())
@@ -94,7 +96,8 @@ def test_a_rerun_does_nothing_and_a_killed_run_resumes(finished, steps_run):
     (out / "runs" / f"lora-{target}" / "DONE").unlink()
     experiment(str(config), out=str(out))
     downstream = [f"analysis:{k}" for k in ("neurons", "training", "weights", "alignment")]
-    assert ran == [f"train:lora-{target}", f"evaluate:lora-{target}", "study", *downstream[1:], "report"]
+    assert ran == [f"train:lora-{target}", f"evaluate:lora-{target}", f"measure:weights:lora-{target}",
+                   f"measure:alignment:lora-{target}", "study", *downstream[1:], "report"]
 
 
 def test_bad_configs_are_refused_before_anything_runs(tmp_path):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Callable
 from typing import Literal
 
 from ..adapters import detect, folder_kind, load_adapted, merged
-from ..core.atomic import write_json
+from ..core.atomic import file_sha256, read_json, settings_hash, write_json
 from ..core.errors import LangNeuronsError
 from ..core.outputs import ANALYSIS, claim
 from ..core.precision import Precision, autocast, resolve_precision
@@ -54,13 +55,65 @@ def _tuned_paths(adapter: str | None, tuned: str | None, runs: list[str] | None)
     return paths
 
 
-def _weights(model, paths, out: Path) -> tuple[dict, list[Path]]:
+MODEL_FORMAT = "langneurons.analysis.model/1"
+
+
+class Cache:
+    """Per-model results of an analysis kept in a folder (``None``: none kept), so a model measured once
+    with the same settings is not loaded again: an experiment measures each run as it finishes, and its
+    analyses then need no weights, even from a fresh clone holding only the study's committed results."""
+
+    def __init__(self, folder: str | Path | None, kind: str, settings: dict):
+        self.folder, self.kind, self.settings = (Path(folder) if folder else None), kind, settings
+
+    def _key(self, label: str, path: str | None) -> tuple[Path, str] | None:
+        """Where ``label``'s result lives and what it was computed from: a run by its ``run.json`` (a run is
+        its record), the base model by its name; an adapter folder without a record is not kept."""
+        if self.folder is None:
+            return None
+        record = Path(path) / "run.json" if path else None
+        if record is not None and not record.is_file():
+            return None
+        source = file_sha256(record) if record is not None else None
+        return self.folder / f"{self.kind}-{label}.json", settings_hash([self.settings, label, source])
+
+    def get(self, label: str, path: str | None, compute: Callable[[], dict]) -> dict:
+        found = self._key(label, path)
+        if found is None:
+            return compute()
+        file, key = found
+        if file.is_file():
+            kept = read_json(file, fix="delete it to measure the model again", expect=dict)
+            if kept.get("format") == MODEL_FORMAT and kept.get("key") == key:
+                return kept["result"]
+        result = compute()
+        write_json(file, {"format": MODEL_FORMAT, "key": key, "result": result})
+        return result
+
+
+class _Lazy:
+    """The base model, loaded when a result is not in the cache (once)."""
+
+    def __init__(self, model: str):
+        self.model, self._loaded = model, None
+
+    def __call__(self):
+        if self._loaded is None:
+            self._loaded = load_model(self.model)
+        return self._loaded
+
+
+def _weight_results(model, paths, cache: Cache) -> dict[str, dict]:
+    base = _Lazy(model)
+    return {label: cache.get(label, path, lambda p=path, a=is_adapter: weight_changes(
+        base()[0], load_tuned(model, p, adapter=a))) for label, (path, is_adapter) in paths.items()}
+
+
+def _weights(model, paths, out: Path, cache: Cache) -> tuple[dict, list[Path]]:
     if not paths:
         raise LangNeuronsError("weights analysis needs --adapter, --tuned or --runs to compare with --model")
-    base, _ = load_model(model)
-    results, figures = {}, []
-    for label, (path, is_adapter) in paths.items():
-        results[label] = weight_changes(base, load_tuned(model, path, adapter=is_adapter))
+    results, figures = _weight_results(model, paths, cache), []
+    for label in results:
         figures += plot_weight_norms(results[label], out / f"weights-{label}-norms", title=f"Weight change: {label}")
         figures += plot_weight_distributions(results[label], out / f"weights-{label}-distributions",
                                              title=f"Distribution of the change: {label}")
@@ -78,7 +131,8 @@ def _own_languages(path: str, languages: list[str]) -> list[str]:
     return own or languages
 
 
-def _alignment(model, paths, languages, pivot, corpus, split, max_pairs, centre, out: Path) -> tuple[dict, list[Path]]:
+def _alignment_results(model, paths, languages, pivot, corpus, split, max_pairs, centre, cache: Cache
+                       ) -> dict[str, dict]:
     from ..corpus import load_corpus, normalize_language
 
     if not languages:
@@ -91,12 +145,19 @@ def _alignment(model, paths, languages, pivot, corpus, split, max_pairs, centre,
     pivot, languages = normalize_language(pivot), [normalize_language(lang) for lang in languages]
     parallel = {lang: source.parallel(lang, split) for lang in dict.fromkeys([pivot, *languages])}
     own = {label: _own_languages(path, languages) for label, (path, _) in paths.items()}
-    base, tokenizer = load_model(model)
+    base = _Lazy(model)
     common = {"pivot": pivot, "max_pairs": max_pairs, "centre": centre}
-    results = {"base": alignment(base, tokenizer, parallel, languages=languages, **common)}
+    results = {"base": cache.get(f"base-{'-'.join(languages)}", None, lambda: alignment(
+        *base(), parallel, languages=languages, **common))}
     for label, (path, is_adapter) in paths.items():
-        results[label] = alignment(load_tuned(model, path, adapter=is_adapter), tokenizer, parallel,
-                                   languages=own[label], **common)
+        results[label] = cache.get(label, path, lambda p=path, a=is_adapter, lab=label: alignment(
+            load_tuned(model, p, adapter=a), base()[1], parallel, languages=own[lab], **common))
+    return results
+
+
+def _alignment(model, paths, languages, pivot, corpus, split, max_pairs, centre, out: Path, cache: Cache
+               ) -> tuple[dict, list[Path]]:
+    results = _alignment_results(model, paths, languages, pivot, corpus, split, max_pairs, centre, cache)
     figures = plot_alignment(results, out / "alignment")
     for label, result in results.items():
         best = max(range(result["num_layers"]), key=lambda i: _mean(result, "retrieval_top1", i))
@@ -151,6 +212,7 @@ def analyze(
     max_pairs: int = 500,
     centre: bool = True,
     precision: Precision = "fp32",
+    cache: str | None = None,
     out: str,
 ) -> dict:
     """Check one of the paper's mechanistic claims on any model and method; write JSON and figures to ``out``.
@@ -175,6 +237,8 @@ def analyze(
         centre: Alignment compares each language's states after subtracting their mean over the compared texts
             (without it, a shared direction and a per-language offset swamp every cosine).
         precision: Alignment's forward passes: fp32, bf16-mixed (bfloat16 autocast where it is native) or auto.
+        cache: A folder of per-model results (weights, alignment) to reuse and fill: a run measured before with
+            the same settings (and the same ``run.json``) is not loaded again.
         out: Output directory; receives ``<kind>.json`` and PNG/SVG figures.
     """
     precision = resolve_precision(precision, "cpu")  # load_model puts the base on the CPU
@@ -182,12 +246,13 @@ def analyze(
     paths = _tuned_paths(adapter, tuned, runs) if kind in ("weights", "alignment") else {}
     if kind in ("weights", "alignment") and not model:
         raise LangNeuronsError(f"{kind} analysis needs --model (the base model)")
+    kept = Cache(cache, kind, _measured(kind, model, pivot, corpus, split, max_pairs, centre, precision))
     if kind == "weights":
-        data, figures = _weights(model, paths, out_dir)
+        data, figures = _weights(model, paths, out_dir, kept)
     elif kind == "alignment":
         with autocast(precision, "cpu"):
             data, figures = _alignment(model, paths, languages, pivot, corpus, split, max_pairs or None, centre,
-                                       out_dir)
+                                       out_dir, kept)
     elif kind == "neurons":
         data, figures = _neurons(neurons, languages, out_dir)
     elif kind == "training":
@@ -201,3 +266,35 @@ def analyze(
               "figures": [p.name for p in figures]}
     write_json(out_dir / f"{kind}.json", result)
     return result
+
+
+def _measured(kind, model, pivot, corpus, split, max_pairs, centre, precision) -> dict:
+    """The settings a per-model result depends on (the cache's key, with the model's record)."""
+    if kind == "alignment":
+        return {"model": model, "pivot": pivot, "corpus": corpus, "split": split, "max_pairs": max_pairs,
+                "centre": centre, "precision": precision}
+    return {"model": model}
+
+
+def measure(*, kind: Literal["weights", "alignment"], model: str, runs: list[str], cache: str,
+            languages: list[str] | None = None, pivot: str = "eng_Latn", corpus: str = "udhr", split: str = "test",
+            max_pairs: int = 500, centre: bool = True, precision: Precision = "fp32") -> list[Path]:
+    """Fill ``cache`` with what ``analyze(kind=..., cache=cache)`` reads for ``runs`` (and, for alignment, the
+    base model), without figures; the files written. An experiment calls it as each run finishes, while
+    its weights are there. Settings as :func:`analyze`."""
+    precision = resolve_precision(precision, "cpu")
+    kept = Cache(cache, kind, _measured(kind, model, pivot, corpus, split, max_pairs, centre, precision))
+    paths = _tuned_paths(None, None, runs)
+    if kind == "weights":
+        _weight_results(model, paths, kept)
+    else:
+        with autocast(precision, "cpu"):
+            _alignment_results(model, paths, languages, pivot, corpus, split, max_pairs or None, centre, kept)
+    labels = [*paths, *([f"base-{'-'.join(_languages(languages))}"] if kind == "alignment" else [])]
+    return [Path(cache) / f"{kind}-{label}.json" for label in labels]
+
+
+def _languages(languages: list[str] | None) -> list[str]:
+    from ..corpus import normalize_language
+
+    return [normalize_language(lang) for lang in languages or []]

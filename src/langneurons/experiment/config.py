@@ -76,6 +76,7 @@ _KIND_NAMES = {
     "identify": "a mapping of settings", "train": "a mapping of settings", "evaluate": "a mapping of settings",
     "screen": "a mapping of settings", "figures": "a list of formats", "seeds": "a list of whole numbers",
     "sweep_seeds": "a whole number", "sweep_extend": "a whole number", "budgets": "a list of budgets",
+    "ledger": "a folder name", "commit_ledger": "true or false",
 }  # fmt: skip
 _KINDS = {name: (lambda v: isinstance(v, str)) for name in ("name", "model", "dtype", "precision", "device", "corpus",
                                                                  "pivot")}
@@ -87,6 +88,8 @@ _KINDS |= {
     "seeds": lambda v: isinstance(v, list) and all(type(x) is int for x in v),
     "sweep_seeds": lambda v: type(v) is int,
     "sweep_extend": lambda v: type(v) is int,
+    "ledger": lambda v: v is None or isinstance(v, str),
+    "commit_ledger": lambda v: isinstance(v, bool),
     "budgets": lambda v: isinstance(v, list) and all(isinstance(x, str | int) and not isinstance(x, bool) for x in v),
     "neurons": lambda v: v is None or isinstance(v, str),
 }
@@ -135,6 +138,13 @@ class ExperimentConfig:
     sweep_extend: int = 2
     """Rates a sweep may add per method and target, one step past the edge validation chose each time, so that
     the chosen rate ends inside its grid (0: the grid as given)."""
+
+    ledger: str | None = None
+    """A folder (outside the experiment's) that keeps every finished step's small outputs: results, run
+    records, measured analyses, not weights. A run restores what it lacks from it, so a study goes on from a
+    fresh clone when the ledger is committed (see ``experiment.ledger``)."""
+    commit_ledger: bool = False
+    """Commit the ledger folder with git as each step finishes (the study configs of docs/results.md do)."""
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ExperimentConfig:

@@ -17,7 +17,7 @@ from ..train.settings import DEFAULTS
 from .protocol import RunSpec, final_specs, sweep_specs
 
 WEIGHTS = {"identify": 3.0, "screen": 1.0, "train": 2.0, "train:full": 3.0, "evaluate": 1.0, "study": 0.2,
-           "analysis": 1.0, "report": 0.5}
+           "analysis": 1.0, "measure": 0.5, "report": 0.5}
 """Rough cost of each kind of step relative to one evaluation."""
 
 FLOPS_PER_SECOND = {"cpu": 1e11, "cuda": 1e14, "mps": 5e12}
@@ -51,6 +51,10 @@ def plan_lines(config: Any) -> tuple[list[tuple[str, float]], list[RunSpec], lis
     n_final = len(final_specs(config, targets, chosen))
     steps += [(f"evaluate ({n_final} runs at their chosen rate)", n_final * WEIGHTS["evaluate"]),
               ("study", WEIGHTS["study"])]
+    measured = [k for k in ("weights", "alignment") if k in config.analyses]
+    first = [s for s in final_specs(config, targets, chosen) if s.seed == config.seeds[0]]
+    if measured:
+        steps.append((f"measure ({len(first)} runs x {', '.join(measured)})", len(first) * len(measured) * WEIGHTS["measure"]))
     steps += [(f"analysis:{kind}", WEIGHTS["analysis"]) for kind in config.analyses]
     steps.append(("report", WEIGHTS["report"]))
     return steps, sweep, further

@@ -47,5 +47,8 @@ class Manifest:
         outputs = [str(p) for p in fn()]
         self.steps[name] = {"hash": settings_hash(settings), "outputs": outputs,
                             "seconds": round(time.perf_counter() - start, 2), "finished": time.time()}
-        write_json(self.path, {"format": "langneurons.experiment.manifest/1", "steps": self.steps})
+        self.save()
         return True
+
+    def save(self) -> None:
+        write_json(self.path, {"format": "langneurons.experiment.manifest/1", "steps": self.steps})

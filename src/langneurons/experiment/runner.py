@@ -27,7 +27,7 @@ from typing import Any
 from .. import __version__
 from ..adapters import detect, read_run
 from ..analysis import figure_formats
-from ..analysis.commands import analyze
+from ..analysis.commands import analyze, measure
 from ..core.atomic import read_json, write_json, write_text
 from ..core.errors import LangNeuronsError, first_line
 from ..core.locking import hold_lock
@@ -51,10 +51,13 @@ from ..train.methods import METHODS
 from ..train.trainer import TrainingDiverged
 from .config import ExperimentConfig
 from .dryrun import WEIGHTS, describe_plan, train_weight
+from .ledger import RESTORED, Ledger, restored
 from .manifest import Manifest
 from .protocol import RunSpec, bracket, choose_lr, final_specs, run_spec, summarize, sweep_specs
 from .validate import check_corpus
 
+MEASURED = ("weights", "alignment")
+"""Analyses that need a run's weights: each run is measured as it finishes, so the ledger can keep it."""
 DIVERGED_FILE = "diverged.json"
 """Left in a sweep run whose loss became NaN or infinite: its rate counts as failed and the study goes on."""
 
@@ -77,6 +80,7 @@ class Experiment:
         self.precision = resolve_precision(config.precision, config.device, label=lambda name: f"{name}:")
         self.out = claim(out, EXPERIMENT)  # before its manifest is read
         self.manifest = Manifest(self.out / "manifest.json")
+        self.ledger = Ledger(config.ledger, self.out, commit=config.commit_ledger) if config.ledger else None
 
     # ---- paths -------------------------------------------------------------------------------------
     @property
@@ -86,6 +90,16 @@ class Experiment:
     def neurons_for(self, arm: Arm) -> Path:
         """The neuron set an arm trains: its budget's own (``neurons-1pct.safetensors``), else the one set."""
         return self.neurons_path if arm.budget is None else self.out / f"{Arm('neurons', arm.size).slug}.safetensors"
+
+    def _in_out(self, path: Path) -> str:
+        """A path as step settings record it: relative to the experiment folder when inside it, so that a
+        study resumed in another folder (from its ledger) keeps its settings hashes."""
+        return str(path.relative_to(self.out)) if path.is_relative_to(self.out) else str(path)
+
+    @property
+    def measured_dir(self) -> Path:
+        """Each run's measured analyses (weights, alignment), kept as it finishes: ``analysis`` reads them."""
+        return self.out / "measured"
 
     def run_dir(self, name: str) -> Path:
         return self.out / "runs" / plain_name(name, "run name")
@@ -138,6 +152,28 @@ class Experiment:
         pivot = normalize_language(self.config.pivot)
         return list(dict.fromkeys([*targets, *([pivot] if pivot != ENGLISH else [])]))
 
+    def _ensure_weights(self, spec: RunSpec) -> None:
+        """A run restored from the ledger holds its record, not its weights: train it again (same seed)."""
+        run = self.run_dir(spec.name)
+        if restored(run):
+            print(f"{spec.name}: restored from the ledger without weights; training it again")
+            self._train(spec)
+            (run / RESTORED).unlink(missing_ok=True)
+
+    def _evaluate_run(self, spec: RunSpec) -> list[Path]:
+        self._ensure_weights(spec)
+        return self._evaluate(spec.name, spec.method, self.run_dir(spec.name), spec.target)
+
+    def _measure(self, kind: str, spec: RunSpec | None) -> list[Path]:
+        """One run's part of analysis ``kind`` (None: the base model's), kept while its weights are here."""
+        if spec is not None:
+            self._ensure_weights(spec)
+        c = self.config
+        runs = [str(self.run_dir(spec.name))] if spec else []
+        extra = {"languages": self.targets(), "pivot": c.pivot, "corpus": c.corpus,
+                 "precision": self.precision} if kind == "alignment" else {}
+        return measure(kind=kind, model=c.model, runs=runs, cache=str(self.measured_dir), **extra)
+
     def _evaluate(self, name: str, method: str, adapter: Path | None, target: str | None = None) -> list[Path]:
         c = self.config
         out = self.results_path(name)
@@ -177,9 +213,9 @@ class Experiment:
         args: dict[str, Any] = {
             "neurons": {"neurons": str(self.neurons_path), "languages": None},
             "training": {"runs": runs},
-            "weights": {"model": c.model, "runs": runs},
+            "weights": {"model": c.model, "runs": runs, "cache": str(self.measured_dir)},
             "alignment": {"model": c.model, "runs": runs, "languages": self.targets(), "pivot": c.pivot,
-                          "corpus": c.corpus, "precision": self.precision},
+                          "corpus": c.corpus, "precision": self.precision, "cache": str(self.measured_dir)},
         }[kind]
         with figure_formats(c.figures):
             analyze(kind=kind, out=str(out), **args)
@@ -206,7 +242,7 @@ class Experiment:
 
     def _train_step(self, spec: RunSpec, after: tuple[str, ...]) -> Step:
         settings = {"model": self.config.model, "train": {k: v for k, v in self.config.train.items() if k != "lr"},
-                    "lr": spec.lr, "seed": spec.seed, "neurons": str(self.neurons_for(parse_arm(spec.method))),
+                    "lr": spec.lr, "seed": spec.seed, "neurons": self._in_out(self.neurons_for(parse_arm(spec.method))),
                     "precision": self.precision}
         if parse_arm(spec.method).size is not None:
             settings["arm"] = spec.method
@@ -276,14 +312,18 @@ class Experiment:
         done = {s.name for s in self.plan_sweep()}
         swept = tuple(sorted(n for n in done if n.startswith("train:")))
         steps: list[Step] = []
+        measured = [k for k in MEASURED if k in c.analyses]
+        if "alignment" in measured:
+            steps.append(self._measure_step("alignment", None, prepared))
         for spec in self.final_specs():
             train_step = f"train:{spec.name}"
             if train_step not in done:
                 steps.append(self._train_step(spec, prepared))
-            steps.append(Step(f"evaluate:{spec.name}", evaluate_settings,
-                              lambda s=spec: self._evaluate(s.name, s.method, self.run_dir(s.name), s.target),
+            steps.append(Step(f"evaluate:{spec.name}", evaluate_settings, lambda s=spec: self._evaluate_run(s),
                               WEIGHTS["evaluate"], (train_step, "evaluate:base")))
-        trained = swept + tuple(s.name for s in steps if s.name.startswith("train:"))
+            if spec.seed == c.seeds[0]:  # the analyses compare the first seed's runs
+                steps += [self._measure_step(kind, spec, (train_step,)) for kind in measured]
+        trained = swept + tuple(s.name for s in steps if s.name.startswith(("train:", "measure:")))
         evaluated = ("evaluate:base", *(s.name for s in steps if s.name.startswith("evaluate:")))
         steps.append(Step("study", {"seeds": c.seeds, "methods": c.arms()}, self._study, WEIGHTS["study"], evaluated))
         for kind in c.analyses:
@@ -293,6 +333,12 @@ class Experiment:
         steps.append(Step("report", {"analyses": c.analyses}, self._report, WEIGHTS["report"],
                           prepared + ("evaluate:base",) + tuple(s.name for s in steps)))
         return steps
+
+    def _measure_step(self, kind: str, spec: RunSpec | None, after: tuple[str, ...]) -> Step:
+        c = self.config
+        settings = {"kind": kind, "model": c.model, "pivot": c.pivot, "corpus": c.corpus, "precision": self.precision}
+        run = spec.name if spec else "base"
+        return Step(f"measure:{kind}:{run}", settings, lambda: self._measure(kind, spec), WEIGHTS["measure"], after)
 
     def _forgetting_labels(self) -> list[str]:
         return [ENGLISH, PYDOCS_LABEL] if self.config.evaluate.get("forgetting", True) else []
@@ -313,6 +359,10 @@ class Experiment:
         check_corpus(self.config, "config")  # languages the corpus lacks: before anything is written
         with hold_lock(self.out):  # one run per experiment directory
             self.out.mkdir(parents=True, exist_ok=True)
+            if self.ledger is not None:
+                found = self.ledger.restore(self.manifest)
+                if found:
+                    print(f"restored {len(found)} finished steps from the ledger {self.ledger.folder}")
             write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "langneurons": __version__})
             self._run_steps(self.plan(), "prepare")
             write_json(self.out / "settings.json", {"experiment": self.config.to_dict(), "targets": self.targets(),
@@ -353,7 +403,8 @@ class Experiment:
             for step in steps:
                 bar.set_postfix_str(step.name)
                 settings = {"step": step.settings, "after": self.manifest.finished(list(step.after))}
-                self.manifest.run(step.name, settings, step.run)
+                if self.manifest.run(step.name, settings, step.run) and self.ledger is not None:
+                    self.ledger.keep(step.name, self.manifest.steps[step.name])
                 bar.update(step.weight)
 
 

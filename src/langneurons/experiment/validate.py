@@ -75,6 +75,8 @@ def _check_train_numbers(config: Any, where: str) -> None:
 def check_unused(config: Any, where: str, given: Iterable[str]) -> None:
     """Refuse settings the config never uses: a sign that it does not do what its author thinks."""
     unused = []
+    if config.commit_ledger and not config.ledger:
+        unused.append("commit_ledger (no ledger: FOLDER is given)")
     if config.neurons is not None and config.identify:
         unused.append("identify (neurons: FILE is given, so nothing is identified)")
     if config.targets != "auto":
