@@ -4,7 +4,6 @@
 import json
 
 import pytest
-from test_protocol import TARGET, fake_evaluate, fake_train
 
 from langneurons.core.errors import LangNeuronsError
 from langneurons.experiment import runner
@@ -12,6 +11,7 @@ from langneurons.experiment.config import ExperimentConfig
 from langneurons.experiment.protocol import rivals
 from langneurons.train.arms import Arm, parse_arm
 from langneurons.train.settings import TrainSettings, apply_size
+from test_protocol import TARGET, fake_evaluate, fake_train
 
 
 @pytest.mark.parametrize("text, method, size, slug", [

@@ -11,9 +11,9 @@ import torch
 from langneurons.cli import main
 from langneurons.core.errors import LangNeuronsError
 from langneurons.experiment.config import ExperimentConfig
-from langneurons.neuronsets.budget import Budget
 from langneurons.identify.lape import identify, lape_scores
 from langneurons.models.registry import FFNShape, ffn_shape
+from langneurons.neuronsets.budget import Budget
 from langneurons.neuronsets.format import NeuronSet, parameter_share
 from langneurons.train.methods import random_layers
 from langneurons.tuners.neurons import NeuronTuningConfig, get_neuron_model

@@ -7,12 +7,12 @@ import subprocess
 
 import pytest
 import yaml
-from test_experiment import tiny_config
 
 from langneurons.core.errors import LangNeuronsError
 from langneurons.experiment.ledger import RESTORED, Ledger
 from langneurons.experiment.manifest import Manifest
 from langneurons.experiment.runner import experiment
+from test_experiment import tiny_config
 
 
 class Killed(Exception):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from collections.abc import Callable
 from typing import Literal
 
 from ..adapters import detect, folder_kind, load_adapted, merged

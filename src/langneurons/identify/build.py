@@ -9,8 +9,8 @@ from ..core.paths import cache_dir
 from ..core.precision import Precision, resolve_precision
 from ..core.settings import checked
 from ..corpus import load_corpus, resolve_language
-from ..neuronsets.shipped import MANIFEST, SHIPPED_DIR, shipped_manifest
 from ..neuronsets.budget import Budget
+from ..neuronsets.shipped import MANIFEST, SHIPPED_DIR, shipped_manifest
 from .lape import identify
 from .record import record
 from .stats import load_stats_dir

@@ -37,8 +37,8 @@ from ..core.outputs import NEURON_SET, claim
 from ..core.settings import checked
 from ..corpus import unique_languages
 from ..models import FFN_REGISTRY, model_shape, weights_per_neuron
-from ..neuronsets.format import NeuronSet, split_by_layer
 from ..neuronsets.budget import Budget, shortfall_message
+from ..neuronsets.format import NeuronSet, split_by_layer
 from .stats import MODEL_KEYS, NON_SETTING_KEYS, LanguageStats, check_same_model, load_stats_dir
 
 
