@@ -29,6 +29,7 @@ from langneurons.evaluate import evaluate
 from langneurons.experiment.config import ExperimentConfig
 from langneurons.identify import identify, load_stats_dir, record
 from langneurons.train import train
+from langneurons.train.arms import parse_arm
 
 
 def timed(fn, *args, **kwargs) -> float:
@@ -37,22 +38,28 @@ def timed(fn, *args, **kwargs) -> float:
     return time.perf_counter() - start
 
 
-def method_costs(c: ExperimentConfig, target: str, neurons: Path, work: Path, precision: str
+def method_costs(c: ExperimentConfig, target: str, neurons: dict[str | None, Path], work: Path, precision: str
                  ) -> dict[str, tuple[float, float]]:
-    """Per method: (fixed seconds per run, seconds per validation interval)."""
+    """Per method: (fixed seconds per run, seconds per validation interval), timed on the method's first arm:
+    the sizes of one method cost about the same (the sparse update is a small part of a step), so the other
+    arms take its figures (an estimate, not a measurement, for them)."""
     settings = {k: v for k, v in c.train.items() if k not in ("lr", "max_steps")}
     interval = int(settings.get("eval_steps", 50))
     costs = {}
-    for method in c.methods:
-        lr = c.learning_rates(method)[0]
+    for label in c.arms():
+        arm = parse_arm(label)
+        if arm.method in costs:
+            continue
+        lr = c.learning_rates(label)[0]
         runs = []
         for blocks in (1, 2):
-            out = work / f"{method}-{blocks}"
-            runs.append(timed(train, model=c.model, method=method, language=target, out=str(out), corpus=c.corpus,
-                              neurons=str(neurons) if method in ("neurons", "random") else None, lr=lr,
+            out = work / f"{arm.slug}-{blocks}"
+            runs.append(timed(train, model=c.model, method=label, language=target, out=str(out), corpus=c.corpus,
+                              neurons=str(neurons[arm.size if arm.budget else None])
+                              if arm.method in ("neurons", "random") else None, lr=lr,
                               max_steps=blocks * interval, precision=precision, **settings))
             shutil.rmtree(out)
-        costs[method] = (max(0.0, 2 * runs[0] - runs[1]), runs[1] - runs[0])
+        costs[arm.method] = (max(0.0, 2 * runs[0] - runs[1]), runs[1] - runs[0])
     return costs
 
 
@@ -89,8 +96,10 @@ def main() -> None:
     record_s = timed(record, model=c.model, languages=[c.pivot, args.target], out=str(work / "stats"),
                      corpus=c.corpus, allow_short=True, precision=precision, **rec)
     budget = {k: v for k, v in c.identify.items() if k not in rec}
-    neurons = work / "neurons.safetensors"
-    identify(load_stats_dir(work / "stats"), **budget).save(neurons)
+    stats = load_stats_dir(work / "stats")
+    neurons = {None: identify(stats, **budget).save(work / "neurons.safetensors")}
+    for size in c.budgets_used():
+        neurons[size] = identify(stats, **{**budget, "budget": size}).save(work / f"neurons-{size}.safetensors")
     costs = method_costs(c, args.target, neurons, work, precision)
     eval_s = timed(evaluate, model=c.model, languages=[args.target], out=str(work / "base.json"), corpus=c.corpus,
                    precision=precision, **c.evaluate)
@@ -101,18 +110,20 @@ def main() -> None:
     extra_seeds = len(c.seeds) - c.sweep_seeds
     print("| method | fixed s/run | s per validation interval | runs | training s |\n|---|---:|---:|---:|---:|")
     train_total = 0.0
-    for method, (fixed, per) in costs.items():
-        runs = targets * (len(c.learning_rates(method)) * c.sweep_seeds + extra_seeds)
+    for label in c.arms():
+        fixed, per = costs[parse_arm(label).method]
+        runs = targets * (len(c.learning_rates(label)) * c.sweep_seeds + extra_seeds)
         seconds = runs * (fixed + blocks * per)
         train_total += seconds
-        print(f"| {method} | {fixed:.0f} | {per:.0f} | {runs} | {seconds:.0f} |")
-    evaluations = 1 + targets * len(c.methods) * len(c.seeds)
+        print(f"| {label} | {fixed:.0f} | {per:.0f} | {runs} | {seconds:.0f} |")
+    evaluations = 1 + targets * len(c.arms()) * len(c.seeds)
     record_total = record_s / 2 * len(c.pool)
     print(f"recording: {record_s / 2:.0f} s per language x {len(c.pool)} = {record_total:.0f} s")
     print(f"evaluation: {eval_s:.0f} s each (base; a tuned model adds its adapter) x {evaluations} = "
           f"{eval_s * evaluations:.0f} s")
     total = train_total + eval_s * evaluations + record_total
-    print(f"estimated study: {total / 60:.0f} min without analyses and report, in {precision}")
+    print(f"estimated study: {total / 60:.0f} min without analyses and report, in {precision}; runs at their "
+          "max_steps (early stopping ends some sooner) and without the rates a sweep may add past an edge")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.1f}")
 
