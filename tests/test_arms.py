@@ -112,7 +112,7 @@ def test_train_turns_a_rank_into_lora_r_and_alpha():
 
 def test_train_takes_a_budget_only_from_a_set_identified_at_it():
     assert apply_size(_settings("neurons@0.50%", neurons="set"), lambda path: "0.5%").method == "neurons"
-    with pytest.raises(LangNeuronsError, match="identified at budget 0.5%, not 1%; identify with --budget 1%"):
+    with pytest.raises(LangNeuronsError, match="identified at budget 0.5%, not 1%; identify a set at budget 1%"):
         apply_size(_settings("random@1%", neurons="set"), lambda path: "0.5%")
     with pytest.raises(LangNeuronsError, match="identified at budget unknown"):
         apply_size(_settings("neurons@1%", neurons="set"), lambda path: None)

@@ -15,7 +15,7 @@ from .neurons import (
     plot_overlap,
 )
 from .plots import figure_formats, new_figure, save_figure, style
-from .study import pareto_front, plot_gain_forgetting
+from .study import budget_curve, has_budget_curve, pareto_front, plot_budget_curves, plot_gain_forgetting
 from .training import load_log_history, plot_training, training_curves
 from .weights import (
     asymmetry,
@@ -40,6 +40,9 @@ __all__ = [
     "order_languages",
     "pareto_front",
     "plot_gain_forgetting",
+    "plot_budget_curves",
+    "has_budget_curve",
+    "budget_curve",
     "plot_alignment",
     "plot_deactivation",
     "plot_languages_per_neuron",

@@ -11,7 +11,7 @@ from typing import Literal
 from ..adapters import detect, folder_kind, load_adapted, merged
 from ..core.atomic import file_sha256, read_json, settings_hash, write_json
 from ..core.errors import LangNeuronsError
-from ..core.outputs import ANALYSIS, claim
+from ..core.outputs import ANALYSIS, RUN_FILE, claim
 from ..core.precision import Precision, autocast, resolve_precision
 from ..models import load_model
 from .alignment import alignment, plot_alignment
@@ -71,7 +71,7 @@ class Cache:
         its record), the base model by its name; an adapter folder without a record is not kept."""
         if self.folder is None:
             return None
-        record = Path(path) / "run.json" if path else None
+        record = Path(path) / RUN_FILE if path else None
         if record is not None and not record.is_file():
             return None
         source = file_sha256(record) if record is not None else None

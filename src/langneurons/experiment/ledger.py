@@ -21,14 +21,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..adapters.detect import DONE_FILE
 from ..core.atomic import atomic_path, read_json, write_json
 from ..core.errors import LangNeuronsError
+from ..core.outputs import RUN_FILE
 from .manifest import Manifest
 
 FORMAT = "langneurons.experiment.ledger/1"
 RESTORED = "RESTORED"
 """In a run folder restored from the ledger: the run's record is here, its weights are not."""
-RUN_FILES = ("run.json", "log_history.json", "DONE", "diverged.json")
+RUN_FILES = (RUN_FILE, "log_history.json", DONE_FILE, "diverged.json")
 """What a training run keeps in the ledger."""
 MAX_FILE_BYTES = 8 << 20
 """Larger outputs (a neuron set of a big model) are not kept; their step runs again."""

@@ -150,7 +150,9 @@ def summarize(specs: Sequence[RunSpec], results: Mapping[str, Mapping[str, Any]]
         per_seed[method, target] = deltas
         shares = [training[s.name].get("trainable_percent") for s in members]
         seconds = [training[s.name].get("train_seconds") for s in members]
-        rows.append({"method": method, "target": target, "lr": members[0].lr, "seeds": [s.seed for s in members],
+        arm = parse_arm(method)
+        rows.append({"method": method, "family": arm.method, "size": arm.size, "target": target,
+                     "lr": members[0].lr, "seeds": [s.seed for s in members],
                      "runs": [s.name for s in members], "metrics": metrics,
                      "trainable_percent": _interval([x for x in shares if x is not None]),
                      "train_seconds": _interval([x for x in seconds if x is not None])})

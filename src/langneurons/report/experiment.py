@@ -23,8 +23,10 @@ import numpy as np
 
 from ..analysis import (
     figure_formats,
+    has_budget_curve,
     neuron_summary,
     plot_alignment,
+    plot_budget_curves,
     plot_deactivation,
     plot_gain_forgetting,
     plot_languages_per_neuron,
@@ -104,9 +106,16 @@ def _study_items(experiment: Path, figures: Path) -> list[Item]:
     seeds = study.get("seeds", [])
     bars = "points are means, bars 95 % intervals" if len(seeds) > 1 else "one seed, so no interval"
     tables: list[Item] = [TableItem(caption, header, rows) for caption, header, rows in study_tables(study)]
-    return [FigureItem(figures / "study-gain-forgetting.png",
-                       f"Each method's gain on its target against what it forgot (seeds {', '.join(map(str, seeds))}; "
-                       f"{bars}; the ringed points form the Pareto front)."), *tables]
+    items: list[Item] = [FigureItem(figures / "study-gain-forgetting.png",
+                                    f"Each arm's gain on its target against what it forgot (seeds "
+                                    f"{', '.join(map(str, seeds))}; {bars}; the arms of one method are joined in "
+                                    "order of size; the ringed points form the Pareto front).")]
+    if has_budget_curve(study):
+        plot_budget_curves(study, figures / "study-budget-curves")
+        items.append(FigureItem(figures / "study-budget-curves.png",
+                                f"Gain and forgetting against the share of the model trained (log axis; {bars}): "
+                                "one line per method through its sizes, labelled by budget or rank."))
+    return [*items, *tables]
 
 
 def _training_items(experiment: Path, figures: Path) -> list[Item]:

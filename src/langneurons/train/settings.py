@@ -95,7 +95,7 @@ def apply_size(s: TrainSettings, neuron_budget: Callable[[str], str | None]) -> 
     found = neuron_budget(s.neurons)
     if found is None or not same_budget(found, arm.size):
         raise LangNeuronsError(f"{s.neurons} was identified at budget {found or 'unknown'}, not {arm.size}; "
-                               f"identify with --budget {arm.size}, or write --method {arm.method}")
+                               f"identify a set at budget {arm.size} for it, or write --method {arm.method}")
     return replace(s, method=arm.method)
 
 
