@@ -96,3 +96,51 @@ def test_the_long_check_differs_from_the_study_only_in_length_seeds_and_rates():
         {k: v for k, v in study["train"].items() if k not in lengths}
     assert long["train"]["max_steps"] > study["train"]["max_steps"] and long["train"]["early_stopping_patience"] > 0
     assert all(long["train"]["lr"][m] in study["train"]["lr"][m] for m in study["methods"])
+
+
+def _tiny(study: dict, tmp_path, **overrides) -> dict:
+    """A shipped study config on the tiny model and Bible: its protocol kept, every size shrunk."""
+    english = tmp_path / "english"
+    english.mkdir(exist_ok=True)
+    (english / "eng_Latn.txt").write_text("\n".join(f"everyone has the right number {i}." for i in range(40)))
+    return {
+        **study,
+        "model": str(make_model_dir(tmp_path)),
+        "pool": list(CODES.values()),
+        "identify": {**study["identify"], "max_tokens": 400, "window": 32, "batch_size": 4},
+        "train": {**study["train"], "max_steps": 2, "eval_steps": 1, "window": 32, "max_eval_tokens": 64},
+        "evaluate": {**study["evaluate"], "window": 32, "max_bytes": 300, "forgetting_corpus": str(english)},
+        **({"screen": {**study["screen"], "window": 32, "max_bytes": 300}} if "screen" in study else {}),
+        "ledger": str(tmp_path / "ledger"), "commit_ledger": False,
+        **overrides,
+    }
+
+
+@pytest.mark.filterwarnings("ignore:budget .* not filled")  # LAPE finds a handful of neurons in a tiny model
+def test_the_budget_study_config_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_bible, monkeypatch):
+    """Every arm of the budget study (neurons and random at each budget, LoRA at each rank) on one target, as
+    shipped but for sizes (budgets 5x, as 0.1 % of the tiny model is less than a neuron): one neuron set per
+    budget, each arm its own row with its own share, and the curves."""
+    study = yaml.safe_load((STUDY.parent / "study-smollm2-budgets.yaml").read_text())
+    study["budgets"] = [f"{5 * float(b.rstrip('%')):g}%" for b in study["budgets"]]
+    monkeypatch.chdir(tmp_path)  # the ledger and outputs stay in the test's folder
+    config = _tiny(study, tmp_path, targets=["swh_Latn"], seeds=study["seeds"][:2], sweep_extend=0,
+                   analyses=["training"])
+    path = tmp_path / "budgets.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    experiment(str(path), out=str(out))
+
+    rows = json.loads((out / "study" / "study.json").read_text())["rows"]
+    arms = [f"{m}@{b}" for m in ("neurons", "random") for b in study["budgets"]] + study["methods"][2:]
+    assert [r["method"] for r in rows] == arms
+    shares = {r["method"]: r["trainable_percent"]["mean"] for r in rows}
+    for family in ("neurons", "random"):  # a larger budget trains more (up to what LAPE can fill)
+        ordered = [shares[f"{family}@{b}"] for b in study["budgets"]]
+        assert ordered == sorted(ordered) and ordered[0] < ordered[-1]
+    assert shares["lora@r2"] < shares["lora@r8"] < shares["lora@r32"]
+    for b in study["budgets"]:
+        found = NeuronSet.load(out / f"neurons-{b.replace('%', 'pct')}.safetensors").params["budget"]
+        assert found == b
+    assert (out / "figures" / "study-budget-curves.png").is_file()
+    assert (tmp_path / "ledger" / "ledger.json").is_file()
