@@ -7,7 +7,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "langneurons"
 FOUNDATIONS = {"core", "models", "corpus", "neuronsets"}
 CAPABILITIES = {"identify", "tuners", "adapters", "train", "evaluate", "analysis", "report", "export", "generate"}
-TOP = {"experiment", "cli", "fetch", "__main__", "__init__", "_compat"}
+TOP = {"experiment", "cli", "fetch", "__main__", "__init__"}
 # Capability -> capability imports that are allowed: the tuner behind training and adapters, loading what a
 # run wrote, plotting a report of evaluation results.
 SIBLINGS = {("train", "tuners"), ("train", "adapters"), ("adapters", "tuners"), ("evaluate", "adapters"),
@@ -72,7 +72,7 @@ def _graph() -> dict[str, set[str]]:
     graph = {}
     for path in PACKAGE.rglob("*.py"):
         name = module_name(path)
-        if name and name != "_compat":
+        if name:
             graph[name] = {m for m in imported_modules(path) if m != name and m != "__version__"}
     return graph
 

@@ -1,7 +1,3 @@
 """langneurons: find the FFN neurons specific to a language (LAPE) and fine-tune only them."""
 
 __version__ = "0.1.0"
-
-from . import _compat  # noqa: E402  (old module paths, for one release)
-
-_compat.install()
