@@ -4,6 +4,7 @@ progress as plain lines off a terminal, --quiet, and no libraries' deprecation w
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import warnings
@@ -112,3 +113,37 @@ def test_transformers_loading_bars_stay_out_of_the_output(tmp_path):
                    capture_output=True)
     assert proc.returncode == 0, proc.stderr[-1000:]
     assert "Loading weights" not in proc.stderr + proc.stdout and "\r" not in proc.stderr
+
+
+def _parsers():
+    """Every command's and sub-command's parser, by its name as typed (``neurons show``)."""
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in commands.items():
+        groups = [a for a in sub._actions if a.dest == "subcommand"]
+        if groups:
+            yield from ((f"{name} {n}", p) for n, p in groups[0].choices.items())
+        else:
+            yield name, sub
+
+
+def test_every_command_has_an_example_that_parses_to_that_command():
+    names = dict(_parsers())
+    assert set(cli.EXAMPLES) == set(names)
+    for name, example in cli.EXAMPLES.items():
+        argv = shlex.split(example)
+        assert argv[0] == "langneurons" and " ".join(argv[1:1 + len(name.split())]) == name, name
+        args = cli.build_parser().parse_args(argv[1:])  # an unknown or missing flag exits here
+        assert args._fn is cli._load({**cli.COMMANDS, **{f"{g} {n}": t for g, m in cli.GROUPS.items()
+                                                         for n, t in m.items()}}[name])
+        assert f"example:\n  {example}" in names[name].format_help(), name
+
+
+def test_help_is_plain_text_with_defaults_as_typed():
+    helps = {name: p.format_help() for name, p in _parsers()}
+    helps["--help"] = cli.build_parser().format_help()
+    for name, text in helps.items():
+        assert "``" not in text and ":func:" not in text and ":class:" not in text, name
+        assert "default: [" not in text and "default: (" not in text, name  # a list default as a flag takes it
+    assert "(default: intrinsic,udhr)" in " ".join(helps["evaluate"].split())  # the list default, as typed
+    assert "record -> identify -> train" in helps["--help"] and "cli_gen" not in helps["--help"]

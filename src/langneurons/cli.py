@@ -1,4 +1,5 @@
-"""The ``langneurons`` command: a thin layer over the typed public API (see ``cli_gen``)."""
+"""The ``langneurons`` command: each command calls one typed function of the public API (``core/cli_gen.py``
+builds the parser from its signature and docstring)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 import warnings
 
 from . import __version__
-from .core.cli_gen import add_command, call
+from .core.cli_gen import add_command, call, plain
 from .core.errors import LangNeuronsError
 from .core.progress import set_quiet, transformers_bar
 
@@ -45,6 +46,40 @@ GROUPS: dict[str, dict[str, str]] = {
 }
 
 
+DESCRIPTION = """\
+Make a language model better at a language it serves poorly by fine-tuning only the FFN neurons specific to
+that language (LAPE), and measure whether that beats the usual ways to fine-tune and forgets less.
+
+The usual sequence: record -> identify -> train -> evaluate -> report, or all of it from one config with
+experiment. To see it run offline in minutes on the embedded model: langneurons demo"""
+
+EXAMPLES: dict[str, str] = {
+    "fetch": "langneurons fetch",
+    "record": "langneurons record --model gemma-3-270m --languages mlt_Latn,cym_Latn,eng_Latn --out stats/",
+    "identify": "langneurons identify stats/ --out neurons.safetensors --budget 0.5%",
+    "train": "langneurons train --model gemma-3-270m --method neurons --neurons neurons.safetensors "
+             "--language mlt_Latn --out runs/mlt-neurons",
+    "merge": "langneurons merge runs/mlt-neurons --out merged/",
+    "export": "langneurons export runs/mlt-neurons --out lora-adapter/",
+    "generate": "langneurons generate --model gemma-3-270m --adapter runs/mlt-neurons --prompt 'Il-bniedem'",
+    "evaluate": "langneurons evaluate --model gemma-3-270m --adapter runs/mlt-neurons --languages mlt_Latn "
+                "--out results/",
+    "compare": "langneurons compare results/base.json results/mlt-neurons.json",
+    "analyze": "langneurons analyze --kind neurons --neurons neurons.safetensors --out analysis/",
+    "report": "langneurons report experiments/demo",
+    "experiment": "langneurons experiment configs/demo.yaml --dry-run",
+    "demo": "langneurons demo --out experiments/demo",
+    "corpus languages": "langneurons corpus languages --corpus bible",
+    "neurons show": "langneurons neurons show neurons.safetensors",
+    "neurons compare": "langneurons neurons compare neurons-a.safetensors neurons-b.safetensors",
+    "neurons import": "langneurons neurons import published.pt --languages en,zh --model gemma-3-270m "
+                      "--out neurons.safetensors",
+    "neurons export": "langneurons neurons export neurons.safetensors --out neurons.pt",
+    "neurons list": "langneurons neurons list",
+    "neurons build": "langneurons neurons build --model smollm2-135m --languages mlt_Latn,eng_Latn",
+}
+"""One command line per command, shown under its options; test_cli parses each, so none drifts from the flags."""
+
 # The one-line help of ``langneurons --help``, so that it imports no command (torch takes seconds);
 # test_cli checks each against its function's docstring.
 SUMMARIES: dict[str, str] = {
@@ -75,20 +110,24 @@ def _load(target: str):
 
 def build_parser(command: str | None = None, *, lazy: bool = False) -> argparse.ArgumentParser:
     """The parser; ``lazy`` imports only ``command``'s function (none for ``--help``), else all of them."""
-    parser = argparse.ArgumentParser(prog="langneurons", description=__doc__)
+    parser = argparse.ArgumentParser(prog="langneurons", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"langneurons {__version__}")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no library messages")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, target in COMMANDS.items():
         if not lazy or command == name:
-            add_command(sub, name, _load(target))
+            add_command(sub, name, _load(target), example=EXAMPLES.get(name))
         else:
-            sub.add_parser(name, help=SUMMARIES[name])
+            sub.add_parser(name, help=plain(SUMMARIES[name]))
     for group, members in GROUPS.items():
-        gparser = sub.add_parser(group, help=SUMMARIES[group])
+        gparser = sub.add_parser(group, help=plain(SUMMARIES[group]))
         gsub = gparser.add_subparsers(dest="subcommand", required=True, metavar="SUBCOMMAND")
         for name, target in members.items():
-            add_command(gsub, name, _load(target)) if not lazy or command == group else gsub.add_parser(name)
+            if not lazy or command == group:
+                add_command(gsub, name, _load(target), example=EXAMPLES.get(f"{group} {name}"))
+            else:
+                gsub.add_parser(name)
     return parser
 
 

@@ -2,7 +2,8 @@
 
 Parameters before ``*`` become positional arguments, keyword-only ones become ``--flags``; the type hints
 choose the parsing (``list[str]`` takes ``a,b,c``, ``bool`` takes ``--flag/--no-flag``, ``Literal`` gives
-choices) and the Google-style ``Args:`` section of the docstring gives the help.
+choices) and the Google-style ``Args:`` section of the docstring gives the help, rendered as plain text for a
+terminal (``plain``): the docstrings stay reStructuredText for the API docs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,26 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
+
+_ROLE = re.compile(r":[\w:]+:`([^`]*)`")  # :func:`train` -> train
+_LITERAL = re.compile(r"``([^`]*)``|`([^`]*)`")
+_EMPHASIS = re.compile(r"(?<![\w*])\*{1,2}([^*\s][^*]*?)\*{1,2}(?![\w*])")
+
+
+def plain(text: str) -> str:
+    """Docstring reStructuredText as a terminal shows it: roles, literals and emphasis lose their markup, a
+    literal block's ``::`` becomes ``:``."""
+    text = _ROLE.sub(r"\1", text)
+    text = _LITERAL.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    text = _EMPHASIS.sub(r"\1", text)
+    return re.sub(r"(\S)::$", r"\1:", re.sub(r"^::$", "", text, flags=re.M), flags=re.M)
+
+
+def show_default(value: Any) -> str:
+    """A default as the user would type it: a list as ``a,b,c`` (what a list flag takes), not Python's repr."""
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value)) or "none"
+    return str(value)
 
 
 def _doc_parts(fn: Callable) -> tuple[str, dict[str, str]]:
@@ -50,10 +71,10 @@ def _add_param(parser: argparse.ArgumentParser, param: inspect.Parameter, tp: An
     origin = typing.get_origin(tp)
     positional = param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)
     has_default = param.default is not inspect.Parameter.empty
-    help_text = help_text.replace("%", "%%")  # argparse formats help with %: "0.5%" must stay literal
+    help_text = plain(help_text).replace("%", "%%")  # argparse formats help with %: "0.5%" must stay literal
     kwargs: dict[str, Any] = {"help": help_text}
     if has_default and param.default is not None and tp is not bool:
-        kwargs["help"] = f"{help_text} (default: {param.default})".strip()
+        kwargs["help"] = f"{help_text} (default: {show_default(param.default)})".strip()
     name = param.name.replace("_", "-")
     if tp is bool:
         parser.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=param.default, **kwargs)
@@ -80,11 +101,13 @@ def _add_param(parser: argparse.ArgumentParser, param: inspect.Parameter, tp: An
                             default=param.default if has_default else None, **kwargs)
 
 
-def add_command(subparsers: Any, name: str, fn: Callable) -> argparse.ArgumentParser:
-    """Add ``fn`` as sub-command ``name``; the parsed namespace calls it via ``args._fn``."""
+def add_command(subparsers: Any, name: str, fn: Callable, *, example: str | None = None) -> argparse.ArgumentParser:
+    """Add ``fn`` as sub-command ``name``, with ``example`` (a command line) after its options; the parsed
+    namespace calls it via ``args._fn``."""
     summary, arg_help = _doc_parts(fn)
-    description = re.split(r"^Args:\s*$", inspect.getdoc(fn) or "", flags=re.M)[0].strip()
-    parser = subparsers.add_parser(name, help=summary, description=description,
+    description = plain(re.split(r"^Args:\s*$", inspect.getdoc(fn) or "", flags=re.M)[0].strip())
+    parser = subparsers.add_parser(name, help=plain(summary), description=description,
+                                   epilog=f"example:\n  {example}" if example else None,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     hints = typing.get_type_hints(fn)
     for param in inspect.signature(fn).parameters.values():
