@@ -147,3 +147,24 @@ def test_help_is_plain_text_with_defaults_as_typed():
         assert "default: [" not in text and "default: (" not in text, name  # a list default as a flag takes it
     assert "(default: intrinsic,udhr)" in " ".join(helps["evaluate"].split())  # the list default, as typed
     assert "record -> identify -> train" in helps["--help"] and "cli_gen" not in helps["--help"]
+
+
+def test_training_shows_progress_lines_not_the_trainers_log_dictionaries(tmp_path, monkeypatch, capfd):
+    from fixtures import make_corpus, make_model_dir
+
+    monkeypatch.setenv("LANGNEURONS_PROGRESS", "lines")
+    monkeypatch.setattr(progress, "LINE_EVERY", 0.0)
+    model, corpus = make_model_dir(tmp_path), make_corpus(tmp_path)
+    capfd.readouterr()  # the fixture's own saving
+    assert cli.main(["train", "--model", str(model), "--method", "lora", "--language", "mlt_Latn", "--corpus",
+                     str(corpus), "--out", str(tmp_path / "run"), "--max-steps", "4", "--window", "32",
+                     "--batch-size", "2", "--eval-steps", "2", "--max-tokens", "256", "--max-eval-tokens", "64",
+                     "--logging-steps", "1"]) == 0
+    captured = capfd.readouterr()
+    out = captured.out + captured.err
+    assert "{'loss'" not in out and "'eval_loss'" not in out
+    assert "\r" not in out, out  # no bar of a library's own
+    lines = [line for line in out.splitlines() if line.startswith("training: ")]
+    assert lines[-1].startswith("training: 4/4 step (100 %), loss ") and "best validation loss " in lines[-1]
+    assert any(line.startswith("validating: ") for line in out.splitlines())
+    assert "tokenizing: 256/256 tok (100 %)" in out  # the budget, not the text read to fill it

@@ -63,8 +63,8 @@ def _concatenated_ids(tokenizer, texts: Iterable[str], *, add_bos: bool, limit: 
             docs = [_enough(tokenizer, text, doc, need) for text, doc in zip(chunk, docs, strict=True)]
             piece = torch.tensor([t for doc in docs if doc for t in bos + doc], dtype=torch.long)
             pieces.append(piece)
+            bar.update(len(piece) if limit is None else min(len(piece), limit - total))  # what the cut keeps
             total += len(piece)
-            bar.update(len(piece))
             if limit is not None and total >= limit:
                 break
     ids = torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long)

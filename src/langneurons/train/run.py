@@ -20,7 +20,6 @@ from ..core.errors import LangNeuronsError
 from ..core.locking import hold_lock
 from ..core.outputs import RUN, claim
 from ..core.precision import resolve_precision
-from ..core.progress import quiet
 from ..core.settings import cap, check_fits, clamp_batch
 from ..corpus import load_corpus, normalize_language
 from ..models import FFNShape, ffn_shape, load_model, model_fingerprint
@@ -35,6 +34,7 @@ from .trainer import (
     CurvesCallback,
     EarlyStopping,
     RunTrainer,
+    TrainProgress,
     best_trainable_model,
     training_arguments,
     write_curves,
@@ -249,10 +249,9 @@ def _trainer(
         eval_dataset=data[1],
         data_collator=collate_windows,
         compute_loss_func=causal_lm_loss,
-        callbacks=[CurvesCallback(run), *callbacks],
+        callbacks=[CurvesCallback(run), TrainProgress(), *callbacks],
     )
-    if quiet():
-        trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(PrinterCallback)  # TrainProgress shows the run
     return trainer
 
 

@@ -21,7 +21,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 
 from ..core.atomic import write_json, write_text
 from ..core.errors import LangNeuronsError
-from ..core.progress import terminal_bars
+from ..core.progress import progress
 from .checkpoint import TRAINABLE_FILE, load_trainable
 from .hf_private import TrainableCheckpoints
 
@@ -154,6 +154,52 @@ class CurvesCallback(TrainerCallback):
             write_curves(self.run_dir, state.log_history)
 
 
+class TrainProgress(TrainerCallback):
+    """The run as every command shows progress (a bar on a terminal, plain lines in a log, nothing with
+    ``--quiet``): steps done with the last training loss and the best validation loss as numbers, and a bar for
+    each validation. Why: the Trainer prints its log dictionaries (numbers as strings) line after line."""
+
+    def __init__(self):
+        self.bar = self.validating = None
+        self.loss = self.best = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.bar = progress(total=state.max_steps, desc="training", unit="step")
+            self.bar.update(state.global_step)  # a resumed run starts where it stopped
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        if self.bar is None:
+            return
+        if self.validating is None:
+            total = len(eval_dataloader) if eval_dataloader is not None and hasattr(eval_dataloader, "__len__") else None
+            self.validating = progress(total=total, desc="validating", unit="batch", leave=False)
+        self.validating.update(1)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        self.loss = logs.get("loss", self.loss)
+        if "eval_loss" in logs:
+            self.best = logs["eval_loss"] if self.best is None else min(self.best, logs["eval_loss"])
+        if self.bar is not None:
+            shown = {"loss": self.loss, "best validation loss": self.best}
+            self.bar.set_postfix_str(", ".join(f"{k} {v:.3f}" for k, v in shown.items() if v is not None))
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        if self.validating is not None:
+            self.validating.close()
+            self.validating = None
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def training_arguments(
     *,
     output_dir: Path,
@@ -199,7 +245,7 @@ def training_arguments(
         logging_steps=logging_steps,
         logging_first_step=True,
         report_to=["tensorboard"] if tensorboard else "none",
-        disable_tqdm=not terminal_bars(),  # then the Trainer logs plain lines (none with --quiet: see _trainer)
+        disable_tqdm=True,  # TrainProgress shows the run instead of the Trainer's bars and printed log dicts
         seed=seed,
         data_seed=seed,
         bf16=precision == "bf16-mixed",  # autocast: fp32 master weights, deltas and optimizer state
