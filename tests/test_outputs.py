@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,7 +28,7 @@ from langneurons.identify.stats import LanguageStats
 from langneurons.train import train
 
 REFUSALS = ("is not a", "is also an input", "holds an input", "is a file", "is a folder", "would replace the run", "overlaps the run",
-            "symlink loop", "is not writable", "link to nothing")
+            "symlink loop", "is not writable", "link to nothing", "not a regular file or folder")
 MISSING = "no-such-thing"
 
 
@@ -128,7 +129,7 @@ COMMANDS = {
                                    "--num-layers", "2", "--ffn-size", "64", "--out", str(ws.neurons)]),
 }
 CASES = ["foreign", "foreign of its kind", "own", "folder-file swap", "symlink loop", "read-only parent",
-         "file as parent", "vanished parent", "input as output"]
+         "file as parent", "vanished parent", "input as output", "named pipe", "character device"]
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -137,8 +138,10 @@ def _snapshot(root: Path) -> dict[str, str]:
     for folder, dirs, files in os.walk(root):
         for name in dirs + files:
             p = Path(folder, name)
-            seen[str(p.relative_to(root))] = ("link:" + os.readlink(p) if p.is_symlink() else "dir" if p.is_dir()
-                                              else hashlib.sha256(p.read_bytes()).hexdigest())
+            mode = p.lstat().st_mode
+            seen[str(p.relative_to(root))] = (
+                "link:" + os.readlink(p) if p.is_symlink() else "dir" if p.is_dir()
+                else f"special:{mode}" if not stat.S_ISREG(mode) else hashlib.sha256(p.read_bytes()).hexdigest())
     return seen
 
 
@@ -166,6 +169,13 @@ def _setup(case: str, is_dir: bool, own, foreign, tmp: Path, monkeypatch) -> Pat
     elif case == "file as parent":
         (tmp / "afile").write_text("x")
         out = tmp / "afile" / "out"
+    elif case == "named pipe":
+        os.mkfifo(out)  # reading it to recognise an output would block for ever
+    elif case == "character device":
+        try:  # a null device of its own, so that nothing can replace the machine's /dev/null
+            os.mknod(out, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        except PermissionError:
+            pytest.skip("creating a device node needs root")
     elif case == "vanished parent":
         (tmp / "gone").symlink_to(tmp / "nothing")
         out = tmp / "gone" / "out"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import stat
 import struct
 import zipfile
 from collections.abc import Callable, Iterable
@@ -182,6 +183,18 @@ def _stat(path: Path, *, follow: bool = True) -> os.stat_result | None:
         raise LangNeuronsError(f"cannot use {path} ({e.strerror}); choose another --out") from None
 
 
+_SPECIAL = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+            (stat.S_ISSOCK, "a socket"))
+
+
+def special_file(mode: int) -> str | None:
+    """What a path that is neither a regular file nor a folder is (a pipe, a device, a socket), else None.
+
+    Why: reading one to recognise an output blocks (a pipe) or never ends (``/dev/zero``), and renaming a
+    finished file over one replaces a device node."""
+    return next((name for test, name in _SPECIAL if test(mode)), None)
+
+
 def _check_parent(path: Path) -> None:
     """The nearest existing folder above ``path`` must be a writable folder (missing ones are created)."""
     for parent in path.absolute().parents:
@@ -225,6 +238,9 @@ def claim(out: str | os.PathLike, kind: Kind, *, inputs: Iterable[str | os.PathL
     _same_or_inside(out, inputs, kind.is_dir and kind.whole)
     if exists is None:
         return out
+    special = special_file(exists.st_mode)
+    if special:
+        raise LangNeuronsError(f"{out} is {special}, not a regular file or folder; choose another --out")
     if kind.is_dir != out.is_dir():
         found, want = ("a file", "a folder") if kind.is_dir else ("a folder", "a file")
         raise LangNeuronsError(f"{out} is {found}, not {want} ({kind.name} goes there); choose another --out")
