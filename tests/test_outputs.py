@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import stat
 from pathlib import Path
 from types import SimpleNamespace
@@ -195,7 +196,13 @@ def test_every_writing_command_follows_the_output_policy(ws, name, case, tmp_pat
     else:
         argv, watched = _command(ws, name, _setup(case, is_dir, own, foreign, tmp_path, monkeypatch)), tmp_path
     before = _snapshot(watched)
-    code = main(argv)
+    if case in ("named pipe", "character device"):  # a regression blocks on the read: fail instead of hanging
+        signal.signal(signal.SIGALRM, lambda *_: pytest.fail(f"{name} blocked on a {case} as --out"))
+        signal.alarm(60)
+    try:
+        code = main(argv)
+    finally:
+        signal.alarm(0)
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and "\n" not in err, (code, err)
     refused = any(r in err for r in REFUSALS)
