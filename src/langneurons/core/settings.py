@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,6 +19,13 @@ from typing import Any, TypeVar
 from .errors import LangNeuronsError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def env(name: str) -> str | None:
+    """The environment setting ``name``, the one rule for all of them: empty or blank means unset (a shell's
+    ``LANGNEURONS_CACHE=`` must not put the cache in the current folder)."""
+    value = os.environ.get(name, "").strip()
+    return value or None
 
 
 @dataclass(frozen=True)

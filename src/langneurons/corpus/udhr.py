@@ -28,7 +28,6 @@ import ast
 import base64
 import hashlib
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -41,6 +40,7 @@ from typing import Any
 from ..core.atomic import read_json, write_json
 from ..core.errors import LangNeuronsError
 from ..core.paths import UDHR_REFETCH, UDHR_VERSION, udhr_cache_dir, udhr_index_path
+from ..core.settings import env
 from .base import Split, check_split, require_text
 from .languages import builtin_iso, clear_alias_cache, default_script, normalize_language, resolve_language
 from .scripts import _PREFIXES, detect_script
@@ -86,7 +86,7 @@ def fetch_udhr(*, force: bool = False) -> Path:
 
 
 def _read_tarball() -> bytes:
-    local = os.environ.get("LANGNEURONS_UDHR_TARBALL")
+    local = env("LANGNEURONS_UDHR_TARBALL")
     if local:
         if not Path(local).is_file():
             raise LangNeuronsError(f"LANGNEURONS_UDHR_TARBALL={local} is not a file; point it at a .tgz")
