@@ -1,5 +1,6 @@
 import json
 import math
+import re
 
 import pytest
 
@@ -165,3 +166,41 @@ def test_compare_shows_rate_seed_share_and_time_and_averages_over_seeds(tmp_path
     assert "| n1 | neurons | 0.001 | 1 | 0.500 | 61 | 1.7 (-0.3) |" in table
     # mean of -0.2, -0.3, -0.4 with a t interval over 3 seeds: 4.303 * 0.1 / sqrt(3) = 0.2484
     assert "| neurons | mlt_Latn | 0.001 | 3 | -0.3000 ± 0.2484 (n=3) |" in table
+
+
+def test_one_run_given_twice_is_refused_not_counted_as_two_seeds(tmp_path):
+    base = Results(tmp_path / "base.json", _run("base"), SETTINGS)
+    base.put("intrinsic", "mlt_Latn", {"bits_per_byte": 2.0})
+    training = {"lr": 0.001, "seed": 0, "trainable_percent": 0.5, "train_seconds": 61.0}
+    run = Results(tmp_path / "n.json", {**_run("n0", "neurons"), "target_language": "mlt_Latn"}, SETTINGS,
+                  training=training)
+    run.put("intrinsic", "mlt_Latn", {"bits_per_byte": 1.8})
+    copy = tmp_path / "copy.json"
+    copy.write_text(run.path.read_text())  # the same run under another name
+    for files in ([base.path, run.path, run.path], [base.path, run.path, copy]):
+        with pytest.raises(LangNeuronsError, match="are the same run .n0.; pass each run once"):
+            compare([str(f) for f in files])
+    other = Results(tmp_path / "n1.json", {**_run("n1", "neurons"), "target_language": "mlt_Latn"}, SETTINGS,
+                    training={**training, "seed": 1})
+    other.put("intrinsic", "mlt_Latn", {"bits_per_byte": 1.7})
+    assert "| neurons | mlt_Latn | 0.001 | 2 |" in compare([str(base.path), str(run.path), str(other.path)])
+
+
+@pytest.mark.parametrize(("metric", "value"), [("bits_per_byte", -0.5), ("bits_per_byte", math.nan),
+                                               ("perplexity", math.inf), ("chrf++", 101.0), ("acc", 1.5),
+                                               ("acc_norm", -0.1)])
+def test_a_metric_no_evaluation_gives_is_refused_on_reading(tmp_path, metric, value):
+    path = tmp_path / "r.json"
+    Results(path, _run("base"), SETTINGS).put("intrinsic", "mlt_Latn", {metric: 0.5})
+    data = json.loads(path.read_text())
+    data["metrics"]["mlt_Latn"][metric] = value  # as a damaged or hand-edited file holds it (NaN included)
+    path.write_text(json.dumps(data))
+    with pytest.raises(LangNeuronsError, match=f"holds mlt_Latn {re.escape(metric)} = .*which no evaluation gives"):
+        load_results(path)
+
+
+def test_a_pipe_in_a_run_name_stays_in_its_cell(tmp_path):
+    r = Results(tmp_path / "r.json", _run("a|b"), SETTINGS)
+    r.put("intrinsic", "mlt_Latn", {"bits_per_byte": 2.0})
+    row = markdown_table([load_results(r.path)]).splitlines()[2]
+    assert row == "| a\\|b | base | 2 |"

@@ -15,6 +15,7 @@ suites, so adding a language reuses the others).
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from importlib import metadata
@@ -56,7 +57,29 @@ def load_results(path: str | Path) -> dict[str, Any]:
     broken = _broken_part(data)
     if broken:
         raise LangNeuronsError(f"{path} has a damaged {broken!r} part; evaluate again into a new file")
+    impossible = _impossible_metric(data["metrics"])
+    if impossible:
+        raise LangNeuronsError(f"{path} holds {impossible}, which no evaluation gives; evaluate again into a new file")
     return data
+
+
+_RANGES = (("bits_per_", 0.0, math.inf), ("perplexity", 1.0, math.inf), ("chrf", 0.0, 100.0), ("acc", 0.0, 1.0))
+"""What each kind of metric can be, by the start of its name: bits and perplexity have no upper bound."""
+
+
+def _impossible_metric(metrics: dict[str, dict[str, float]]) -> str | None:
+    """The first metric that is NaN, infinite or outside its kind's range, as ``label metric = value``."""
+    for label, values in metrics.items():
+        for metric, v in values.items():
+            low, high = next(((lo, hi) for start, lo, hi in _RANGES if metric.startswith(start)), (-math.inf, math.inf))
+            if not math.isfinite(v) or not low <= v <= high:
+                return f"{label} {metric} = {v}"
+    return None
+
+
+def run_identity(data: dict[str, Any]) -> str:
+    """What makes two results files the same run: the run's record and its training (seed included)."""
+    return json.dumps([data.get("run"), data.get("training")], sort_keys=True, default=str)
 
 
 def _numbers(d: Any) -> bool:
@@ -163,6 +186,11 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
+def _cell(text: str) -> str:
+    """Text as one Markdown table cell: a ``|`` in a run name would start another column."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def markdown_table(runs: list[dict[str, Any]], base: dict[str, Any] | None = None) -> str:
     """Rows: runs; columns: every (label, metric) any run has; cells show the delta against ``base``."""
     columns: list[tuple[str, str]] = []
@@ -174,7 +202,7 @@ def markdown_table(runs: list[dict[str, Any]], base: dict[str, Any] | None = Non
     header += [f"{label} {metric}" for label, metric in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in runs:
-        cells = [r["run"].get("name") or "?", r["run"].get("method") or "?"]
+        cells = [_cell(r["run"].get("name") or "?"), _cell(r["run"].get("method") or "?")]
         cells += [_training_cell(r, key) for key in TRAINING_COLUMNS] if trained else []
         for label, metric in columns:
             v = r["metrics"].get(label, {}).get(metric)
@@ -224,7 +252,7 @@ def seed_table(runs: list[dict[str, Any]], base: dict[str, Any] | None = None) -
     header = ["method", "target", "lr", "seeds", *(f"{label} {m}" for label, m in columns)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (method, target, lr), members in groups.items():
-        cells = [str(method), str(target), "-" if lr is None else f"{lr:g}", str(len(members))]
+        cells = [_cell(method), _cell(target), "-" if lr is None else f"{lr:g}", str(len(members))]
         for label, metric in columns:
             b = None if base is None else base["metrics"].get(label, {}).get(metric)
             values = [r["metrics"][label][metric] - (b or 0.0) for r in members

@@ -32,6 +32,7 @@ from .results import (
     is_base,
     load_results,
     markdown_table,
+    run_identity,
     seed_table,
 )
 from .suites import ENGLISH, expand_suites
@@ -276,6 +277,12 @@ def compare(files: list[str], *, base: str | None = None, out: str | None = None
     if out:
         claim(out, TABLE, inputs=files)
     runs = [load_results(f) for f in files]
+    seen: dict[str, str] = {}
+    for f, r in zip(files, runs, strict=True):
+        other = seen.setdefault(run_identity(r), f)
+        if other != f or files.count(f) > 1:
+            raise LangNeuronsError(f"{f} and {other} are the same run ({r['run'].get('name')}); pass each run once, "
+                                   "or the seeds table would count it twice")
     base_run = next((r for r in runs if is_base(r)), None)
     if base is not None:
         pairs = zip(files, runs, strict=True)
