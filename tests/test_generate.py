@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from fixtures import make_corpus, make_model_dir, make_neuron_set
@@ -82,3 +84,29 @@ def test_a_missing_adapter_fails_before_anything_is_written(ws, tmp_path, capsys
                  "--adapter", str(tmp_path / "nothere")]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.startswith("error: adapter ") and captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--prompt", ""], "the prompt is empty"),
+    (["--prompt", "   "], "the prompt is empty"),
+    (["--prompt", "x", "--max-new-tokens", "1000000000000"], "exceeds the model's 256 positions; pass at most 256"),
+    (["--prompt", "abc " * 100, "--max-new-tokens", "16"], r"the prompt \(\d+ tokens\) and --max-new-tokens 16 exceed"),
+])
+def test_a_prompt_or_length_the_model_cannot_hold_is_refused_before_weights_load(ws, monkeypatch, capsys, args,
+                                                                                 message):
+    import langneurons.generate as gen
+
+    model, _ = ws
+    monkeypatch.setattr(gen, "load_adapted", lambda *a, **k: pytest.fail("weights loaded before the check"))
+    assert main(["generate", "--model", str(model), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    assert re.search(message, err), err
+
+
+def test_a_prompt_that_fits_is_not_tokenized_twice_for_the_check(ws, monkeypatch):
+    import langneurons.generate as gen
+
+    model, _ = ws
+    monkeypatch.setattr(gen, "load_tokenizer", lambda *a, **k: pytest.fail("tokenized for a prompt far inside"))
+    assert len(generate(model=str(model), prompt="abc", max_new_tokens=2, stream=False)) == 1

@@ -17,6 +17,7 @@ from .core.errors import LangNeuronsError
 from .core.precision import Precision, autocast, resolve_precision
 from .core.settings import checked
 from .corpus import language_name, normalize_language
+from .models import load_tokenizer, model_config
 
 TEMPLATES = {
     "none": "{text}",
@@ -79,7 +80,10 @@ def generate(
     if temperature < 0 or not 0 < top_p <= 1:
         raise LangNeuronsError("--temperature must be at least 0 and --top-p in (0, 1]; pass values in those ranges")
     precision = resolve_precision(precision, device)
+    if not prompt.strip():
+        raise LangNeuronsError("the prompt is empty; pass --prompt with the text to continue")
     text = render_prompt(prompt, template, source, target)
+    _check_length(model, text, max_new_tokens)
     chosen: list[str | None] = list(adapter or [])
     for path in chosen:
         detect(path).adapter()  # a missing or unfinished adapter fails before any model loads or text prints
@@ -97,6 +101,25 @@ def generate(
         if stream:
             print(flush=True)
     return outputs
+
+
+def _check_length(model: str, text: str, max_new_tokens: int) -> None:
+    """The prompt and the tokens to write must fit the model's positions: checked from its config and tokenizer,
+    before any weights load (a 10^12-token request would otherwise start computing)."""
+    config = model_config(model)
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if not limit:
+        return
+    if max_new_tokens > limit:
+        raise LangNeuronsError(f"--max-new-tokens {max_new_tokens:,} exceeds the model's {limit:,} positions; "
+                               f"pass at most {limit:,}")
+    if len(text.encode()) + 2 + max_new_tokens <= limit:  # a token holds a byte or more (+ BOS, a prefix)
+        return
+    prompt = len(load_tokenizer(model)(text)["input_ids"])
+    if prompt + max_new_tokens > limit:
+        raise LangNeuronsError(f"the prompt ({prompt:,} tokens) and --max-new-tokens {max_new_tokens:,} exceed the "
+                               f"model's {limit:,} positions; shorten the prompt or pass --max-new-tokens "
+                               f"{max(1, limit - prompt):,} or less")
 
 
 @torch.inference_mode()
