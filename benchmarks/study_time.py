@@ -24,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from langneurons.analysis import analyze
 from langneurons.core.precision import PRECISIONS, resolve_precision
 from langneurons.evaluate import evaluate
 from langneurons.experiment.config import ExperimentConfig
@@ -103,6 +104,8 @@ def main() -> None:
     costs = method_costs(c, args.target, neurons, work, precision)
     eval_s = timed(evaluate, model=c.model, languages=[args.target], out=str(work / "base.json"), corpus=c.corpus,
                    precision=precision, **c.evaluate)
+    align_s = timed(analyze, kind="alignment", model=c.model, languages=[args.target], pivot=c.pivot, corpus=c.corpus,
+                    out=str(work / "alignment"), precision=precision) if "alignment" in c.analyses else 0.0
     shutil.rmtree(work)
 
     blocks = int(c.train.get("max_steps", 100)) / int(c.train.get("eval_steps", 50))
@@ -122,8 +125,17 @@ def main() -> None:
     print(f"evaluation: {eval_s:.0f} s each (base; a tuned model adds its adapter) x {evaluations} = "
           f"{eval_s * evaluations:.0f} s")
     total = train_total + eval_s * evaluations + record_total
-    print(f"estimated study: {total / 60:.0f} min without analyses and report, in {precision}; runs at their "
-          "max_steps (early stopping ends some sooner) and without the rates a sweep may add past an edge")
+    added = sum(targets * c.sweep_seeds * c.sweep_extend * (costs[parse_arm(a).method][0] + blocks * costs[
+        parse_arm(a).method][1]) for a in c.arms() if len(c.learning_rates(a)) > 1)
+    measured_models = 1 + targets * len(c.arms())  # the base and each first-seed run, on every target
+    align_total = align_s * measured_models * targets
+    if align_s:
+        print(f"alignment: {align_s:.0f} s per model and target x {measured_models} models x {targets} targets = "
+              f"{align_total:.0f} s")
+    print(f"estimated study: {total / 60:.0f} min, {(total + align_total) / 60:.0f} with the alignment, up to "
+          f"{(total + align_total + added) / 60:.0f} if every sweep adds its {c.sweep_extend} rates past an edge; "
+          f"in {precision}; runs at their max_steps (early stopping ends some sooner); other analyses and the "
+          "report not counted")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.1f}")
 
