@@ -70,7 +70,8 @@ def measured(directory: Path) -> None:
     kinds: dict[str, list[float]] = {}
     for name, entry in steps.items():
         kind, _, rest = name.partition(":")
-        method = rest.split("-")[0] if kind in ("train", "evaluate") and rest != "base" else rest
+        method = (rest.split("-")[0] if kind in ("train", "evaluate") and rest != "base"
+                  else rest.split(":")[0] if kind == "measure" else rest)
         kinds.setdefault(f"{kind} {method}".strip(), []).append(entry["seconds"])
     print("| step | count | mean s | total s |\n|---|---:|---:|---:|")
     for kind, seconds in kinds.items():

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from matplotlib.ticker import FuncFormatter
+
 from .plots import method_colors, new_figure, outside_legend, save_figure, style
 
 
@@ -156,8 +158,10 @@ def plot_budget_curves(study: Mapping, stem: str | Path) -> list[Path]:
                         if size:
                             ax.annotate(size, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
                                         color=colors[family])
-                ax.axhline(0, color="#999999", lw=0.8)
+                if label is not None:  # no change is the reference for forgetting; the gain row zooms in
+                    ax.axhline(0, color="#999999", lw=0.8)
                 ax.set_xscale("log")
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.1, 1, not 10^-1
                 ax.margins(0.1)
                 ax.set_title(target if label is None else f"{target}: forgetting on {label}", fontsize=10)
                 ax.set_xlabel("trained share of the model's parameters (%)")
