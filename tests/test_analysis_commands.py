@@ -73,7 +73,7 @@ def test_weights_of_a_peft_adapter_and_a_foreign_one(models, tmp_path):
         analyze(kind="weights", model=str(base), adapter=str(tmp_path / "deeper"), out=str(tmp_path / "b"))
 
 
-def test_alignment_on_a_local_parallel_corpus(models, tmp_path):
+def test_alignment_on_a_local_parallel_corpus(models, tmp_path, capsys):
     base, tuned = models
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -88,6 +88,9 @@ def test_alignment_on_a_local_parallel_corpus(models, tmp_path):
     scores = result["models"]["base"]["languages"]["mlt_Latn"]
     assert scores["pairs"] >= 2 and len(scores["retrieval_top1"]) == 3
     assert (tmp_path / "out" / "alignment.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    assert "best retrieval" not in printed  # a handful of pairs supports no rate
+    assert f"no retrieval rate shown: {scores['pairs']} pairs, and a rate needs at least 100" in printed
 
 
 def test_alignment_reads_flores_parallel_sentences(models, tmp_path, monkeypatch):

@@ -35,6 +35,10 @@ from ..core.progress import progress
 from ..models import model_id
 from .plots import method_colors, new_figure, save_figure, sparse_ticks, style
 
+MIN_PAIRS = 100
+"""The fewest pairs a retrieval rate is printed on: at 100 its 95 % Wilson interval is within ±10 points
+(at 5 pairs, 60 % means anything from 23 to 88 %)."""
+
 
 def _device(model: nn.Module) -> torch.device:
     return getattr(model, "device", None) or next(model.parameters()).device

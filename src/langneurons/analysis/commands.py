@@ -14,7 +14,7 @@ from ..core.errors import LangNeuronsError
 from ..core.outputs import ANALYSIS, RUN_FILE, claim
 from ..core.precision import Precision, autocast, resolve_precision
 from ..models import load_model
-from .alignment import alignment, plot_alignment
+from .alignment import MIN_PAIRS, alignment, plot_alignment
 from .neurons import neuron_summary, plot_languages_per_neuron, plot_neuron_counts, plot_overlap
 from .training import plot_training, training_curves
 from .weights import plot_weight_comparison, plot_weight_distributions, plot_weight_norms, weight_changes
@@ -160,8 +160,13 @@ def _alignment(model, paths, languages, pivot, corpus, split, max_pairs, centre,
     results = _alignment_results(model, paths, languages, pivot, corpus, split, max_pairs, centre, cache)
     figures = plot_alignment(results, out / "alignment")
     for label, result in results.items():
-        best = max(range(result["num_layers"]), key=lambda i: _mean(result, "retrieval_top1", i))
         pairs = ", ".join(f"{lang} {r['pairs']}" for lang, r in result["languages"].items())
+        fewest = min(r["pairs"] for r in result["languages"].values())
+        if fewest < MIN_PAIRS:
+            print(f"{label}: no retrieval rate shown: {fewest} pairs, and a rate needs at least {MIN_PAIRS} "
+                  f"(its 95 % interval is then within ±10 points; pairs: {pairs})")
+            continue
+        best = max(range(result["num_layers"]), key=lambda i: _mean(result, "retrieval_top1", i))
         print(f"{label}: best retrieval {100 * _mean(result, 'retrieval_top1', best):.1f} % at layer {best} "
               f"(pairs: {pairs})")
     return {"models": results}, figures
