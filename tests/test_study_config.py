@@ -144,3 +144,24 @@ def test_the_budget_study_config_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_
         assert found == b
     assert (out / "figures" / "study-budget-curves.png").is_file()
     assert (tmp_path / "ledger" / "ledger.json").is_file()
+
+
+def test_the_multilingual_study_config_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_bible, monkeypatch):
+    """The Gemma study's protocol (six methods with LoRA at a rank, two targets of which one is non-Latin, the
+    weights and alignment measurements) as shipped but for sizes, one seed and no added rates."""
+    study = yaml.safe_load((STUDY.parent / "study-gemma-multilingual.yaml").read_text())
+    assert len(study["targets"]) == 2 and any(not t.endswith("_Latn") for t in study["targets"])
+    assert study["analyses"] == ["neurons", "training", "weights", "alignment"] and study["ledger"]
+    monkeypatch.chdir(tmp_path)
+    config = _tiny(study, tmp_path, targets=["swh_Latn", "ben_Beng"], seeds=study["seeds"][:1], sweep_extend=0)
+    path = tmp_path / "gemma.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = tmp_path / "out"
+    experiment(str(path), out=str(out))
+
+    rows = json.loads((out / "study" / "study.json").read_text())["rows"]
+    assert {(r["method"], r["target"]) for r in rows} == {(m, t) for m in study["methods"] for t in config["targets"]}
+    alignment = json.loads((out / "analysis" / "alignment.json").read_text())["models"]
+    assert "base" in alignment and alignment["base"]["centred"] is True
+    assert {lang for m in alignment.values() for lang in m["languages"]} == set(config["targets"])
+    assert json.loads((out / "analysis" / "weights.json").read_text())
