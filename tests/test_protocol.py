@@ -149,9 +149,12 @@ def fakes(monkeypatch, steps_run):
     return steps_run
 
 
-def test_the_study_sweeps_chooses_on_validation_and_scores_every_seed(tmp_path, fakes):
+def test_the_study_sweeps_chooses_on_validation_and_scores_every_seed(tmp_path, fakes, capsys):
     out = tmp_path / "out"
     runner.Experiment(_config(), out).run()
+    printed = capsys.readouterr().out  # the study ends with the answer, not its every table
+    assert "mlt_Latn: neurons gained most, ahead of random by 0.050" in " ".join(printed.split())
+    assert "Paired on the same seeds" not in printed and str(out / "study" / "study.md") in printed
     selection = json.loads((out / "study" / "selection.json").read_text())
     assert selection["neurons-mlt_Latn"]["chosen"] == 1e-3  # validation's choice, not test's (1e-2)
     trained = sorted(n for n in fakes if n.startswith("train:"))
