@@ -74,6 +74,8 @@ def test_the_printed_table_has_a_row_per_method_and_every_metric_goes_to_compare
     printed = capsys.readouterr().out
     (target,) = json.loads((root / "out" / "settings.json").read_text())["targets"]
     assert f"| method | {target} | eng_Latn (mean) | python (mean) |" in printed
+    assert f"{target}: " in printed and "gained most, ahead of" in printed and "on one seed only, so not resolved" in \
+        " ".join(printed.split())  # the answer in a sentence, saying one seed resolves nothing
     for method in ("base", "neurons", "random", "lora", "full"):
         assert f"\n| {method} | " in printed
     full = (root / "out" / "results" / "compare.md").read_text()

@@ -80,10 +80,22 @@ def answer(study: Mapping[str, Any]) -> str:
                   else f"mean ± 95 % interval over {'/'.join(map(str, seeds))} seeds")
         title = f"{target}: change in bits per byte against the base (gain: base minus tuned), {spread}"
         out += [textwrap.fill(title, width=100), _table(header, body)]
-        sentences = [_sentence(study, rows, target, target, -1.0, "gained most"),
-                     *(_sentence(study, rows, target, label, -1.0, f"forgot least on {label}") for label in forgetting)]
-        out += [textwrap.fill(s, width=100, subsequent_indent="  ") for s in sentences] + [""]
+        out += [_verdicts(study, rows, target), ""]
     return "\n".join(out)
+
+
+def verdicts(study: Mapping[str, Any]) -> str:
+    """The answer's sentences alone, every target: which arm gained most and which forgot least, resolved or not
+    (for a one-seed experiment, whose own table already shows each method)."""
+    targets = list(dict.fromkeys(r["target"] for r in study["rows"]))
+    return "\n".join(_verdicts(study, [r for r in study["rows"] if r["target"] == t], t) for t in targets)
+
+
+def _verdicts(study: Mapping, rows: Sequence[Mapping], target: str) -> str:
+    forgetting = [label for label in rows[0]["metrics"] if label != target]
+    sentences = [_sentence(study, rows, target, target, -1.0, "gained most"),
+                 *(_sentence(study, rows, target, label, -1.0, f"forgot least on {label}") for label in forgetting)]
+    return "\n".join(textwrap.fill(s, width=100, subsequent_indent="  ") for s in sentences)
 
 
 def _cell(value: Interval | None) -> str:

@@ -38,7 +38,7 @@ from ..corpus import normalize_language
 from ..corpus.pydocs import PYDOCS_LABEL
 from ..evaluate import evaluate, load_results, markdown_table, method_table
 from ..evaluate.aggregate import markdown, study_tables
-from ..evaluate.answer import answer
+from ..evaluate.answer import answer, verdicts
 from ..evaluate.screen import FORMAT as SCREEN_FORMAT
 from ..evaluate.screen import screen
 from ..evaluate.suites import ENGLISH
@@ -392,11 +392,13 @@ class Experiment:
         names = ["base"] + [s.name for s in self.final_specs()]
         runs = [load_results(self.results_path(n)) for n in names]
         write_text(self.out / "results" / "compare.md", markdown_table(runs, runs[0]))
+        study = read_json(self.out / "study" / "study.json", fix="rerun the experiment", expect=dict)
         if len(self.config.seeds) > 1:
-            print(answer(read_json(self.out / "study" / "study.json", fix="rerun the experiment", expect=dict)))
+            print(answer(study))
             print(f"every table of the study (rates, pairs, all metrics): {self.out / 'study' / 'study.md'}")
         else:
             print(method_table(runs, english=ENGLISH, ood=PYDOCS_LABEL))
+            print(verdicts(study))
         print(f"all metrics: {self.out / 'results' / 'compare.md'}\nreport: {self.out / 'report.html'}")
 
     def _run_steps(self, steps: list[Step], desc: str) -> None:
