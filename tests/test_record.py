@@ -70,3 +70,15 @@ def test_recording_leaves_the_model_output_unchanged():
     count_activations(model, ids, torch.ones_like(ids))
     with torch.no_grad():
         assert torch.equal(model(ids).logits, before)
+
+
+def test_a_budget_one_language_cannot_fill_names_that_language(tmp_path):
+    from fixtures import make_corpus, make_model_dir
+    from langneurons.core.errors import LangNeuronsError
+    from langneurons.identify.record import record
+
+    corpus = make_corpus(tmp_path, ("eng_Latn", "mlt_Latn"))
+    (corpus / "mlt_Latn.txt").write_text("qasir ħafna.\n" * 3)  # far below the budget the other fills
+    with pytest.raises(LangNeuronsError, match=r"^mlt_Latn: the token budget of 300 exceeds the text, .*--allow-short"):
+        record(model=str(make_model_dir(tmp_path)), languages=["eng_Latn", "mlt_Latn"], out=str(tmp_path / "stats"),
+               corpus=str(corpus), split="train", max_tokens=300, window=32)

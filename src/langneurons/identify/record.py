@@ -219,13 +219,18 @@ def record(
                              precision)
         out_dir = Path(out)
         written = []
-        for language in progress(languages, desc="languages", disable=not dp.is_main or len(languages) < 2):
+        hidden = not dp.is_main or len(languages) < 2
+        for language in progress(languages, desc="languages", unit="lang", disable=hidden):
             path = out_dir / f"{language}.safetensors"
             if _already_done(path, settings):
                 written.append(path)
                 continue
-            ids, mask = token_windows(tokenizer, text_source.texts(language, split), window=window, max_tokens=max_tokens,
-                                      allow_short=allow_short)
+            try:
+                ids, mask = token_windows(tokenizer, text_source.texts(language, split), window=window,
+                                          max_tokens=max_tokens, allow_short=allow_short)
+            except LangNeuronsError as e:  # which of the languages: the budget fits the others
+                hint = "; or pass --allow-short to take all of it" if "exceeds the text" in str(e) else ""
+                raise LangNeuronsError(f"{language}: {e}{hint}") from e
             ids, mask = dp.shard(ids), dp.shard(mask)
             batch, clamped = clamp_batch(batch_size, len(ids))
             counts = dp.sum_counts(count_activations(lm, ids, mask, batch_size=batch, desc=language,
