@@ -80,8 +80,9 @@ def test_lora_run_is_exported_as_it_is(ws, tmp_path):
     out = export(str(ws.runs["lora"]), out=str(tmp_path / "lora"))
     adapter = ws.runs["lora"] / "adapter"
     for name in ("adapter_config.json", "adapter_model.safetensors"):
-        if name == "adapter_config.json":
-            assert json.loads((out / name).read_text()) == json.loads((adapter / name).read_text())
+        if name == "adapter_config.json":  # as trained, but naming the base without this machine's path
+            expected = {**json.loads((adapter / name).read_text()), "base_model_name_or_path": ws.model.name}
+            assert json.loads((out / name).read_text()) == expected
         else:
             assert (out / name).read_bytes() == (adapter / name).read_bytes()
     assert json.loads((out / EXPORT_FILE).read_text())["rank"] == 4
@@ -162,3 +163,34 @@ def test_exported_neuron_set_gets_a_card_and_a_foreign_readme_is_kept(ws, tmp_pa
     neurons_export(str(ws.neurons), out=str(other / "mt.pth"))
     assert "no card written" in capsys.readouterr().out
     assert (other / "README.md").read_text() == "# my notes\n"
+
+
+@pytest.mark.parametrize("run", ["neurons", "lora"])
+def test_an_export_names_its_public_base_and_no_path_of_this_machine(ws, run, tmp_path, monkeypatch):
+    out = export(str(ws.runs[run]), out=str(tmp_path / "shared"))
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".md"):
+            text = path.read_text(encoding="utf-8")
+            assert str(ws.root) not in text and str(tmp_path) not in text and "/.cache/" not in text, path.name
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == ws.model.name  # a local base by its folder's name alone
+    assert json.loads((out / EXPORT_FILE).read_text())["source"] == run
+    # An engine resolves that name as it resolves any: from the hub, or (offline) a local copy under it.
+    from peft import AutoPeftModelForCausalLM
+
+    monkeypatch.chdir(ws.model.parent)
+    loaded = AutoPeftModelForCausalLM.from_pretrained(str(out))
+    ids = torch.tensor([[1, 5, 9, 13]])
+    ours = load_trained(ws.runs[run])[0]
+    with torch.no_grad():
+        assert torch.allclose(loaded(ids).logits, ours(ids).logits, atol=1e-5)
+
+
+def test_an_embedded_base_is_named_by_the_hub_model_it_stands_for(monkeypatch, tmp_path):
+    from langneurons.models.card import public_name, requantised_note
+
+    monkeypatch.setenv("LANGNEURONS_CACHE", str(tmp_path))
+    assert public_name("gemma-3-270m") == "google/gemma-3-270m"
+    assert public_name(str(tmp_path / "models" / "smollm2-135m")) == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert public_name("org/model") == "org/model" and public_name("/home/me/models/my-llama/") == "my-llama"
+    assert "re-" not in requantised_note("my-llama") and "quantised GGUF" in requantised_note("gemma-3-270m")

