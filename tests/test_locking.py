@@ -45,7 +45,8 @@ def kill(proc: subprocess.Popen) -> None:
 def outputs(tmp_path_factory):
     """Every command's output, held by another process for the whole module."""
     root = tmp_path_factory.mktemp("locks")
-    paths = {k: root / k for k in ("stats", "neurons.safetensors", "run", "results.json", "experiment")}
+    paths = {k: root / k for k in ("stats", "neurons.safetensors", "run", "results.json", "experiment", "merged",
+                                   "exported")}
     proc = hold(*paths.values())
     yield root, paths, proc.pid
     kill(proc)
@@ -61,6 +62,17 @@ def test_a_second_run_is_refused_naming_the_first(outputs):
     assert lock_path(paths["stats"]).read_text().split("\n")[0] == str(pid)
 
 
+def _run(root: Path) -> Path:
+    """A finished tiny LoRA run (merge and export read it before they take their output's lock)."""
+    from fixtures import make_model_dir
+    from langneurons.train import train
+
+    train(model=str(make_model_dir(root)), method="lora", language="mlt_Latn", corpus=str(make_corpus(root)),
+          out=str(root / "tiny-run"), max_steps=1, window=32, batch_size=2, eval_steps=1, max_tokens=128,
+          max_eval_tokens=32, lora_r=2, lora_alpha=4)
+    return root / "tiny-run"
+
+
 def test_every_writing_command_is_refused_before_it_loads_anything(outputs, capsys):
     root, paths, pid = outputs
     corpus = make_corpus(root, ("eng_Latn", "mlt_Latn"))
@@ -68,6 +80,8 @@ def test_every_writing_command_is_refused_before_it_loads_anything(outputs, caps
     config.write_text(yaml.safe_dump({"name": "x", "model": "nope", "corpus": str(corpus),
                                       "pool": ["eng_Latn", "mlt_Latn"], "targets": ["mlt_Latn"]}))
     missing = str(root / "no-such-model")
+    run = _run(root)
+    capsys.readouterr()  # the run's own output
     commands = {
         "stats": ["record", "--model", missing, "--languages", "mlt_Latn", "--out", str(paths["stats"])],
         "neurons.safetensors": ["identify", str(root / "no-stats"), "--out", str(paths["neurons.safetensors"])],
@@ -76,6 +90,8 @@ def test_every_writing_command_is_refused_before_it_loads_anything(outputs, caps
         "results.json": ["evaluate", "--model", missing, "--languages", "mlt_Latn", "--corpus", str(corpus),
                          "--suites", "intrinsic", "--out", str(paths["results.json"])],
         "experiment": ["experiment", str(config), "--out", str(paths["experiment"])],
+        "merged": ["merge", str(run), "--out", str(paths["merged"])],
+        "exported": ["export", str(run), "--out", str(paths["exported"])],
     }
     for name, argv in commands.items():
         assert main(argv) == 2

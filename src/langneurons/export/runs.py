@@ -21,6 +21,7 @@ from .. import __version__
 from ..adapters import AdapterInfo, detect, read_neuron_adapter
 from ..core.atomic import replace_dir, scratch_dir, write_json
 from ..core.errors import LangNeuronsError
+from ..core.locking import hold_lock
 from ..core.outputs import EXPORT, claim
 from ..core.settings import checked
 from ..models import ffn_shape, ffn_spec, resolve_model
@@ -82,6 +83,12 @@ def export(
         raise LangNeuronsError(f"{run} holds a {adapter.method} adapter, which has no exact LoRA form ({reason}); "
                                "merge it with `langneurons merge` and serve the merged model")
     target = _check_out(Path(out), found.path, overwrite=overwrite)
+    with hold_lock(target):  # two exports into one folder: the second is refused, never silently replaces
+        return _export(run, found, adapter, target, format, max_rank, base_model, push_to_hub)
+
+
+def _export(run: str, found: AdapterInfo, adapter: AdapterInfo, target: Path, format: str, max_rank: int,
+            base_model: str | None, push_to_hub: str | None) -> Path:
     base = base_model or found.base_model or adapter.base_model
     lora, model_type = _lora(adapter, base, max_rank, (found.config.get("base") or {}).get("architecture")
                              if found.kind == "run" else None)

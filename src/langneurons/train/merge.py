@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..adapters import AdapterInfo, load_trained, merged, read_run
 from ..core.errors import LangNeuronsError
+from ..core.locking import hold_lock
 from ..core.outputs import MERGED, claim
 from . import rundir
 
@@ -30,6 +31,11 @@ def merge(run: str, *, out: str, base_model: str | None = None, overwrite: bool 
     rundir.refuse_base_inside(target, base_model or AdapterInfo(run_path, "run", info).base_model)
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise LangNeuronsError(f"{target} holds a merged model; pass --overwrite to replace it or choose another --out")
+    with hold_lock(target):  # two merges into one folder: the second is refused, not mixed in
+        return _merge(run_path, info, target, base_model)
+
+
+def _merge(run_path: Path, info: dict, target: Path, base_model: str | None) -> Path:
     model, tokenizer = load_trained(run_path, base_model)
     plain = merged(model)
     if hasattr(plain.config, "langneurons_model_id"):
