@@ -73,7 +73,7 @@ def _draw_family(ax, members: Sequence[Mapping], xy: Sequence[tuple[float, float
                  label: str) -> None:
     """One family: the points with their bars, joined when there are several, each named by its size."""
     xs, ys, xerr, yerr = zip(*xy, strict=True)
-    ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="o-" if len(xy) > 1 else "o", capsize=3, color=color,
+    ax.errorbar(xs, ys, xerr=None if not any(xerr) else xerr, yerr=yerr, fmt="o-" if len(xy) > 1 else "o", capsize=3, color=color,
                 lw=1.0, label=label)
     for row, x, y in zip(members, xs, ys, strict=True):
         if _size(row):
@@ -150,14 +150,10 @@ def plot_budget_curves(study: Mapping, stem: str | Path) -> list[Path]:
             for j, target in enumerate(targets):
                 ax = axes[i * len(targets) + j]
                 for family, points in budget_curve(study, target, label).items():
-                    seeds = _seeds([r for r in study["rows"] if _family(r) == family and r["target"] == target])
-                    ax.errorbar([p[1] for p in points], [p[2] for p in points], yerr=[p[3] for p in points],
-                                fmt="o-" if len(points) > 1 else "o", capsize=3, lw=1.0, color=colors[family],
-                                label=f"{family} (n={seeds})")
-                    for size, x, y, _ in points:
-                        if size:
-                            ax.annotate(size, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7,
-                                        color=colors[family])
+                    members = [r for r in study["rows"] if _family(r) == family and r["target"] == target]
+                    sized = [{"size": size} for size, *_ in points]  # _draw_family names each point by its size
+                    _draw_family(ax, sized, [(x, y, 0.0, half) for _, x, y, half in points], colors[family],
+                                 f"{family} (n={_seeds(members)})")
                 if label is not None:  # no change is the reference for forgetting; the gain row zooms in
                     ax.axhline(0, color="#999999", lw=0.8)
                 ax.set_xscale("log")
